@@ -53,7 +53,7 @@ class TwostepError(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Error"
-    msgid: ClassVar[str] = "An error occurred."
+    default_msgid: ClassVar[str] = "An error occurred."
 
     def __init__(
         self,
@@ -63,7 +63,7 @@ class TwostepError(Exception):
         errors: list[dict[str, Any]] | None = None,
         **params: Any,
     ) -> None:
-        self.msgid = msgid or type(self).msgid
+        self.msgid: str = msgid or type(self).default_msgid
         self.retry_after = retry_after
         self.errors = errors or []
         self.params = params
@@ -72,79 +72,79 @@ class TwostepError(Exception):
 
 class ValidationFailed(TwostepError):
     code, status, title = "validation_error", 422, "Validation error"
-    msgid = "The request is not valid."
+    default_msgid = "The request is not valid."
 
 
 class Unauthorized(TwostepError):
     code, status, title = "unauthorized", 401, "Unauthorized"
-    msgid = "A valid API key is required."
+    default_msgid = "A valid API key is required."
 
 
 class Forbidden(TwostepError):
     code, status, title = "forbidden", 403, "Forbidden"
-    msgid = "This API key may not act on this organization or environment."
+    default_msgid = "This API key may not act on this organization or environment."
 
 
 class NotFound(TwostepError):
     code, status, title = "not_found", 404, "Not found"
-    msgid = "Not found."
+    default_msgid = "Not found."
 
 
 class Conflict(TwostepError):
     code, status, title = "conflict", 409, "Conflict"
-    msgid = "This value is already taken."
+    default_msgid = "This value is already taken."
 
 
 class InvalidCode(TwostepError):
     code, status, title = "invalid_code", 400, "Invalid code"
-    msgid = "The code is not valid."
+    default_msgid = "The code is not valid."
 
 
 class CodeReused(TwostepError):
     code, status, title = "code_reused", 400, "Code already used"
-    msgid = "This code has already been used. Wait for the next one."
+    default_msgid = "This code has already been used. Wait for the next one."
 
 
 class LockedOut(TwostepError):
     code, status, title = "locked_out", 429, "Too many attempts"
-    msgid = "Too many wrong codes. Try again in {seconds} seconds."
+    default_msgid = "Too many wrong codes. Try again in {seconds} seconds."
 
 
 class OperationDisabled(TwostepError):
     code, status, title = "operation_disabled", 403, "Operation disabled"
-    msgid = "Two-factor authentication is switched off."
+    default_msgid = "Two-factor authentication is switched off."
 
 
 class TotpNotEnrolled(TwostepError):
     code, status, title = "totp_not_enrolled", 404, "Not enrolled"
-    msgid = "No authenticator is enrolled."
+    default_msgid = "No authenticator is enrolled."
 
 
 class TotpAlreadyEnrolled(TwostepError):
     code, status, title = "totp_already_enrolled", 409, "Already enrolled"
-    msgid = "An authenticator is already active. Disable it first."
+    default_msgid = "An authenticator is already active. Disable it first."
 
 
 class RecoveryCodeInvalid(TwostepError):
     code, status, title = "recovery_code_invalid", 400, "Invalid recovery code"
-    msgid = "The recovery code is not valid or has been used."
+    default_msgid = "The recovery code is not valid or has been used."
 
 
 class RecoveryCodesExhausted(TwostepError):
     code, status, title = "recovery_codes_exhausted", 409, "No recovery codes left"
-    msgid = "No recovery codes are left. Enroll an authenticator again."
+    default_msgid = "No recovery codes are left. Enroll an authenticator again."
 
 
 class RecoveryCodeRateLimited(TwostepError):
     code, status, title = "recovery_code_rate_limited", 429, "Recovery code limit"
-    msgid = "Only one recovery code can be used every {hours} hours."
+    default_msgid = "Only one recovery code can be used every {hours} hours."
 
 
 class AccountLocked(TwostepError):
     code, status, title = "account_locked", 403, "Account locked"
-    msgid = "The account is locked by its owner."
+    default_msgid = "The account is locked by its owner."
 
 
 class JourneyExpired(TwostepError):
     code, status, title = "journey_expired", 410, "Journey expired"
-    msgid = "This login session has expired or is finished. Start again."
+    default_msgid = "This login session has expired or is finished. Start again."

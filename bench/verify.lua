@@ -1,0 +1,113 @@
+-- wrk script: POST pre-generated JSON bodies, one "PATH<TAB>BODY" per line of a file.
+--   wrk -t1 -cN -dDs -s bench/verify.lua http://127.0.0.1:PORT -- FILE MAXREQ ONCE [BEARER]
+-- ONCE=0: walk the list in order and wrap around (wrong codes);
+-- ONCE=1: walk it once (fresh valid codes: a code is never sent twice). When the list is
+--         used up, idle connections wait (delay) instead of sending; the run stops when
+--         every prepared request has its reply.
+-- Every run stops after MAXREQ replies or -d seconds, whichever comes first.
+-- Replies are sorted into: valid (200 {"valid":true}), rejected (200 {"valid":false} or
+-- 400 invalid_code), reused (400 code_reused), locked (429), other (anything else).
+-- Written after the privacyIDEA peer's validate.lua (same RESULT line shape).
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  paths, bodies = {}, {}
+  local f = assert(io.open(args[1], "r"))
+  for line in f:lines() do
+    local tab = string.find(line, "\t", 1, true)
+    if tab then
+      paths[#paths + 1] = string.sub(line, 1, tab - 1)
+      bodies[#bodies + 1] = string.sub(line, tab + 1)
+    end
+  end
+  f:close()
+  assert(#bodies > 0, "no requests in " .. args[1])
+  once = args[3] == "1"
+  maxreq = tonumber(args[2]) or 100000
+  if once and maxreq > #bodies then maxreq = #bodies end
+  hdrs = { ["Content-Type"] = "application/json" }
+  if args[4] and #args[4] > 0 then hdrs["Authorization"] = "Bearer " .. args[4] end
+  idx, replies = 0, 0
+  valid, rejected, reused, locked, other, overflow, wrapped = 0, 0, 0, 0, 0, 0, 0
+  statuses = {}
+  sample = ""
+end
+
+function delay()
+  if once and idx >= #bodies then return 10000 end
+  return 0
+end
+
+function request()
+  idx = idx + 1
+  if idx > #bodies then
+    if once then
+      overflow = overflow + 1
+      return wrk.format("GET", "/healthz")
+    end
+    idx = 1
+    wrapped = wrapped + 1
+  end
+  return wrk.format("POST", paths[idx], hdrs, bodies[idx])
+end
+
+local function is_valid(body)
+  return string.find(body, '"valid":true', 1, true) or string.find(body, '"valid": true', 1, true)
+end
+
+local function is_invalid(body)
+  return string.find(body, '"valid":false', 1, true) or string.find(body, '"valid": false', 1, true)
+end
+
+function response(status, headers, body)
+  replies = replies + 1
+  if status == 200 and is_valid(body) then
+    valid = valid + 1
+  elseif status == 200 and is_invalid(body) then
+    rejected = rejected + 1
+  elseif status == 400 and string.find(body, "code_reused", 1, true) then
+    reused = reused + 1
+  elseif status == 400 and string.find(body, "invalid_code", 1, true) then
+    rejected = rejected + 1
+  elseif status == 429 then
+    locked = locked + 1
+  else
+    other = other + 1
+    statuses[status] = (statuses[status] or 0) + 1
+    if #sample == 0 then sample = status .. " " .. string.sub(body or "", 1, 300) end
+  end
+  if replies >= maxreq then
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local c = { valid = 0, rejected = 0, reused = 0, locked = 0, other = 0, overflow = 0, wrapped = 0 }
+  local hist, first = {}, ""
+  for _, t in ipairs(threads) do
+    for k, _ in pairs(c) do c[k] = c[k] + t:get(k) end
+    for s, n in pairs(t:get("statuses")) do hist[s] = (hist[s] or 0) + n end
+    if #first == 0 then first = t:get("sample") end
+  end
+  local e = summary.errors
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    "RESULT requests=%d duration_s=%.3f rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f " ..
+    "max_ms=%.2f mean_ms=%.2f valid=%d rejected=%d reused=%d locked=%d other=%d " ..
+    "overflow=%d wrapped=%d err_connect=%d err_read=%d err_write=%d err_timeout=%d " ..
+    "err_status=%d\n",
+    summary.requests, secs, summary.requests / secs,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, latency.mean / 1000,
+    c.valid, c.rejected, c.reused, c.locked, c.other, c.overflow, c.wrapped,
+    e.connect, e.read, e.write, e.timeout, e.status))
+  local parts = {}
+  for s, n in pairs(hist) do parts[#parts + 1] = s .. ":" .. n end
+  if #parts > 0 then
+    io.write("OTHER statuses=" .. table.concat(parts, ",") .. " first=" .. first .. "\n")
+  end
+end

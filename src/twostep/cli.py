@@ -1,0 +1,228 @@
+"""The ``twostep`` command: serve, migrate, demo, org, user, apikey, keys, code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from twostep.otp import code_at, parse_key_uri
+from twostep.services import bootstrap
+from twostep.services.accounts import create_user
+from twostep.services.keys import rotate_keys
+from twostep.services.organizations import create_api_key, create_organization, environment_for
+from twostep.services.runtime import Actor, Runtime
+from twostep.settings import Settings
+from twostep.storage.migrate import upgrade
+from twostep.storage.repositories.organizations import Principal
+from twostep.wiring import build_runtime
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Twostep: a self-hosted TOTP authentication server.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="The keys that encrypt TOTP secrets.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(keys_app, name="keys")
+
+_CLI = Actor("cli")
+T = TypeVar("T")
+EnvOption = Annotated[str, typer.Option("--env", help="sandbox or production")]
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def run() -> T:
+        runtime = build_runtime(Settings())
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.db.dispose()
+
+    return asyncio.run(run())
+
+
+def _migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(upgrade(settings.resolved_database_url))
+
+
+def _announce_admin_key(settings: Settings) -> None:
+    key = _with_runtime(bootstrap.ensure_admin_key)
+    key_file = settings.data_dir / "admin-api-key"
+    if key is not None:
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        typer.echo(f"Created a server-admin API key; it is in {key_file} (readable by you only).")
+    elif settings.admin_api_key is not None:
+        typer.echo("Server-admin API key: the value of TWOSTEP_ADMIN_API_KEY.")
+    elif key_file.exists():
+        typer.echo(f"Server-admin API key: in {key_file}.")
+
+
+def _serve(settings: Settings) -> None:
+    uvicorn.run(
+        "twostep.web.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=settings.access_log,
+        log_level="warning",
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest version."""
+    _migrate(Settings())
+    typer.echo("Database schema is up to date.")
+
+
+@app.command()
+def serve(
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+) -> None:
+    """Serve the HTTP API (settings from TWOSTEP_* variables)."""
+    settings = Settings()
+    if migrate_first:
+        _migrate(settings)
+    _announce_admin_key(settings)
+    typer.echo(f"Twostep listening on {settings.resolved_base_url} ({settings.workers} workers)")
+    _serve(settings)
+
+
+@app.command()
+def demo() -> None:
+    """Migrate, create the demo organization and user if absent, print how to start, and serve."""
+    settings = Settings()
+    _migrate(settings)
+    _announce_admin_key(settings)
+    setup = _with_runtime(bootstrap.ensure_demo)
+    base = settings.resolved_base_url
+    key_file = settings.data_dir / "admin-api-key"
+    admin = "$TWOSTEP_ADMIN_API_KEY" if settings.admin_api_key else f"$(cat {key_file})"
+    lines = [
+        "",
+        f"Twostep demo on {base}",
+        f"  demo organization: {bootstrap.DEMO_DOMAIN}"
+        + ("  (created now)" if setup.created else "  (already there)"),
+        f"  demo user:         {bootstrap.DEMO_USER} / {bootstrap.DEMO_PASSWORD}",
+        f"  API reference:     {base}/docs",
+        "  walk-through (README), first line:",
+        f"    ADMIN={admin}",
+        "",
+    ]
+    if setup.created:
+        demo_keys = settings.data_dir / "demo-api-keys"
+        demo_keys.write_text("".join(f"{k}={v}\n" for k, v in setup.api_keys.items()))
+        demo_keys.chmod(0o600)
+        lines.insert(-1, f"  demo org API keys: in {demo_keys}")
+    typer.echo("\n".join(lines))
+    _serve(settings)
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Option()],
+    domain: Annotated[str, typer.Option()],
+    email_domain: Annotated[list[str] | None, typer.Option()] = None,
+) -> None:
+    """Create an organization and print its two API keys (shown once)."""
+
+    async def work(rt: Runtime) -> dict[str, str]:
+        created = await create_organization(
+            rt, _CLI, name=name, domain=domain, email_domains=email_domain or []
+        )
+        return created.api_keys
+
+    for env, key in _with_runtime(work).items():
+        typer.echo(f"{env}: {key}")
+
+
+@user_app.command("create")
+def user_create(
+    org: Annotated[str, typer.Option(help="organization domain")],
+    email: Annotated[str | None, typer.Option()] = None,
+    username: Annotated[str | None, typer.Option()] = None,
+    env: EnvOption = "production",
+    password: Annotated[
+        str | None, typer.Option(help="or TWOSTEP_USER_PASSWORD", envvar="TWOSTEP_USER_PASSWORD")
+    ] = None,
+) -> None:
+    """Create a user and print its id."""
+
+    async def work(rt: Runtime) -> str:
+        environment = await environment_for(rt, Principal("cli", None), org, env)
+        values = {"email": email, "username": username, "password": password}
+        view = await create_user(
+            rt, _CLI, environment, {k: v for k, v in values.items() if v is not None}
+        )
+        return view.user.id
+
+    typer.echo(_with_runtime(work))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    org: Annotated[
+        str | None, typer.Option(help="organization domain; omit for an admin key")
+    ] = None,
+    env: EnvOption = "production",
+    label: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Create an API key for an environment (or a server-admin key) and print it once."""
+
+    async def work(rt: Runtime) -> str:
+        return await create_api_key(rt, _CLI, domain=org, environment=env, label=label)
+
+    typer.echo(_with_runtime(work))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    retire: Annotated[
+        bool, typer.Option(help="drop old keys once no secret is sealed under them")
+    ] = False,
+) -> None:
+    """Seal every TOTP secret under a new key; running servers keep working throughout."""
+    report = _with_runtime(lambda rt: rotate_keys(rt, retire=retire))
+    typer.echo(f"new key {report.new_key_id}: {report.rewrapped} secrets rewrapped")
+    if report.retired:
+        typer.echo(f"retired: {', '.join(report.retired)}")
+
+
+@app.command()
+def code(
+    uri: Annotated[str, typer.Argument(help="an otpauth:// key URI")],
+    at: Annotated[float | None, typer.Option(help="Unix time (default: now)")] = None,
+) -> None:
+    """Print the current code of a key URI: an authenticator for scripts."""
+    try:
+        key = parse_key_uri(uri)
+    except ValueError as exc:
+        typer.echo(f"not a TOTP key URI: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(code_at(key.secret, key.params, time.time() if at is None else at))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

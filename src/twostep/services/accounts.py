@@ -1,0 +1,147 @@
+"""Users of an environment, with their two-factor summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twostep.errors import NotFound
+from twostep.services.audit import audit
+from twostep.services.runtime import Actor, Runtime
+from twostep.storage import Tx
+from twostep.storage.repositories import users as repo
+from twostep.storage.repositories.applications import ApplicationRecord, find_application
+from twostep.storage.repositories.authenticators import get_authenticator
+from twostep.storage.repositories.organizations import EnvironmentRecord
+from twostep.storage.repositories.recovery_codes import count_unused
+from twostep.storage.repositories.users import UserRecord
+
+__all__ = [
+    "TwoFactorSummary",
+    "UserView",
+    "create_user",
+    "delete_user",
+    "get_user",
+    "list_users",
+    "require_application",
+    "require_user",
+    "update_user",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorSummary:
+    enabled: bool
+    totp_id: str | None
+    status: str | None
+    enrolled_at: float | None
+    recovery_codes_remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    user: UserRecord
+    two_factor: TwoFactorSummary
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    data: list[UserView]
+    page: int
+    per_page: int
+    total: int
+
+
+async def require_user(tx: Tx, env: EnvironmentRecord, user_id: str) -> UserRecord:
+    user = await repo.get_user(tx, env.id, user_id)
+    if user is None:
+        raise NotFound("Unknown user.")
+    return user
+
+
+async def require_application(
+    tx: Tx, env: EnvironmentRecord, client_id: str | None
+) -> ApplicationRecord:
+    app = await find_application(tx, env.id, client_id)
+    if app is None:
+        raise NotFound("Unknown application.")
+    return app
+
+
+async def _summary(tx: Tx, user_id: str, app: ApplicationRecord) -> TwoFactorSummary:
+    authenticator = await get_authenticator(tx, user_id, app.id)
+    if authenticator is None:
+        return TwoFactorSummary(False, None, None, None, 0)
+    active = authenticator.status == "active"
+    remaining = await count_unused(tx, authenticator.id) if active else 0
+    return TwoFactorSummary(
+        active, authenticator.id, authenticator.status, authenticator.activated_at, remaining
+    )
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    """Emails are matched case-insensitively, so they are stored lower-cased."""
+    if values.get("email"):
+        values = {**values, "email": values["email"].lower()}
+    return values
+
+
+async def _hash_password(rt: Runtime, values: dict[str, Any]) -> dict[str, Any]:
+    if "password" not in values:
+        return values
+    password = values.pop("password")
+    values["password_hash"] = None if password is None else await rt.passwords.hash_async(password)
+    return values
+
+
+async def create_user(
+    rt: Runtime, actor: Actor, env: EnvironmentRecord, values: dict[str, Any]
+) -> UserView:
+    values = await _hash_password(rt, _clean(dict(values)))
+    values.setdefault("status", "active")
+    async with rt.db.transaction() as tx:
+        user_id = await repo.insert_user(
+            tx, environment_id=env.id, values=values, now=rt.clock.now()
+        )
+        await audit(tx, rt, actor, "user.create", "ok", environment_id=env.id, user_id=user_id)
+        user = await require_user(tx, env, user_id)
+        app = await require_application(tx, env, None)
+        return UserView(user, await _summary(tx, user.id, app))
+
+
+async def get_user(
+    rt: Runtime, env: EnvironmentRecord, user_id: str, client_id: str | None = None
+) -> UserView:
+    async with rt.db.transaction() as tx:
+        user = await require_user(tx, env, user_id)
+        app = await require_application(tx, env, client_id)
+        return UserView(user, await _summary(tx, user.id, app))
+
+
+async def list_users(rt: Runtime, env: EnvironmentRecord, *, page: int, per_page: int) -> Page:
+    async with rt.db.transaction() as tx:
+        app = await require_application(tx, env, None)
+        total = await repo.count_users(tx, env.id)
+        rows = await repo.list_users(tx, env.id, offset=(page - 1) * per_page, limit=per_page)
+        data = [UserView(user, await _summary(tx, user.id, app)) for user in rows]
+    return Page(data, page, per_page, total)
+
+
+async def update_user(
+    rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id: str, values: dict[str, Any]
+) -> UserView:
+    values = await _hash_password(rt, _clean(dict(values)))
+    async with rt.db.transaction() as tx:
+        if values and not await repo.update_user(tx, env.id, user_id, values, rt.clock.now()):
+            raise NotFound("Unknown user.")
+        user = await require_user(tx, env, user_id)
+        await audit(tx, rt, actor, "user.update", "ok", environment_id=env.id, user_id=user_id)
+        app = await require_application(tx, env, None)
+        return UserView(user, await _summary(tx, user.id, app))
+
+
+async def delete_user(rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id: str) -> None:
+    async with rt.db.transaction() as tx:
+        if not await repo.delete_user(tx, env.id, user_id):
+            raise NotFound("Unknown user.")
+        await audit(tx, rt, actor, "user.delete", "ok", environment_id=env.id, user_id=user_id)

@@ -1,0 +1,161 @@
+"""Registering an authenticator, confirming it with its first code, and resetting it (spec 3.7-3.8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twostep.errors import TotpAlreadyEnrolled, TotpNotEnrolled
+from twostep.otp import Algorithm, KeyUri, TotpParams, b32encode, build_key_uri, new_secret
+from twostep.policy import AuthConfig, TotpOverride, effective_totp_params
+from twostep.services.accounts import require_application, require_user
+from twostep.services.audit import audit
+from twostep.services.qr import qr_svg
+from twostep.services.recovery import issue_recovery_codes
+from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
+from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
+from twostep.services.verification import Outcome, check_code, load_context, raise_for
+from twostep.storage import Tx
+from twostep.storage.repositories import authenticators as repo
+from twostep.storage.repositories.applications import ApplicationRecord
+from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment
+from twostep.storage.repositories.users import UserRecord
+from twostep.storage.tables import new_id
+
+__all__ = ["Registration", "confirm", "register", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    id: str
+    status: str
+    secret: str
+    uri: str
+    qr_svg: str
+    recovery_codes: list[str] | None
+
+
+def account_label(user: UserRecord) -> str:
+    """Spec 3.3: email, else username, else phone (else the id)."""
+    return user.email or user.username or user.phone or user.id
+
+
+def _params(config: AuthConfig, app: ApplicationRecord) -> TotpParams:
+    override = TotpOverride.model_validate(app.totp_override) if app.totp_override else None
+    algorithm, digits, period = effective_totp_params(config, override)
+    return TotpParams(Algorithm(algorithm), digits, period)
+
+
+async def register(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    *,
+    client_id: str | None = None,
+    label: str | None = None,
+) -> Registration:
+    """Issue a new secret; replaces a pending authenticator, refuses over an active one."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as tx:
+        fresh = await get_environment(tx, env.organization_domain, env.name)
+        config = config_of(fresh.auth_config if fresh else env.auth_config)
+        ensure_totp_enabled(rt.settings, config)
+        user = await require_user(tx, env, user_id)
+        app = await require_application(tx, env, client_id)
+        existing = await repo.get_authenticator(tx, user.id, app.id)
+        if existing is not None:
+            if existing.status == "active":
+                raise TotpAlreadyEnrolled()
+            await repo.delete_authenticator(tx, existing.id, status="pending")
+        params = _params(config, app)
+        secret = new_secret()
+        authenticator_id = new_id()
+        key_id, sealed = rt.box.encrypt(secret, aad=authenticator_id.encode())
+        status = "pending" if config.totp.confirm_enrollment else "active"
+        inserted = await repo.insert_authenticator(
+            tx,
+            {
+                "id": authenticator_id,
+                "user_id": user.id,
+                "application_id": app.id,
+                "status": status,
+                "key_id": key_id,
+                "secret_ciphertext": sealed,
+                "algorithm": params.algorithm.value,
+                "digits": params.digits,
+                "period": params.period,
+                "last_step": -1,
+                "failures": 0,
+                "locked_until": 0.0,
+                "created_at": now,
+                "activated_at": now if status == "active" else None,
+            },
+        )
+        if not inserted:
+            raise TotpAlreadyEnrolled()
+        codes = None
+        if status == "active":
+            codes = await issue_recovery_codes(tx, rt, authenticator_id, config)
+        await audit(tx, rt, actor, "totp.register", status, environment_id=env.id, user_id=user.id)
+    issuer = config.totp.issuer or env.organization_name
+    uri = build_key_uri(KeyUri(secret, label or account_label(user), issuer, params))
+    return Registration(authenticator_id, status, b32encode(secret), uri, qr_svg(uri), codes)
+
+
+async def confirm(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    code: str,
+    *,
+    client_id: str | None = None,
+) -> list[str]:
+    """Activate a pending authenticator with its first valid code; returns the recovery codes."""
+    codes: list[str] = []
+    async with rt.db.transaction() as tx:
+        context, config = await load_context(tx, rt, env, user_id, client_id)
+        authenticator = context.authenticator
+        if authenticator is None:
+            raise TotpNotEnrolled()
+        if authenticator.status == "active":
+            raise TotpAlreadyEnrolled()
+        await ensure_ip_allowed(tx, rt, actor.ip)
+
+        async def claim(tx: Tx, step: int) -> bool:
+            return await repo.activate(tx, authenticator.id, step=step, now=rt.clock.now())
+
+        verdict = await check_code(tx, rt, authenticator, config, code, claim)
+        if verdict.outcome is Outcome.ACCEPTED:
+            codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
+        elif verdict.outcome is Outcome.INVALID:
+            await note_ip_failure(tx, rt, actor.ip)
+        await audit(
+            tx,
+            rt,
+            actor,
+            "totp.confirm",
+            verdict.outcome.value,
+            environment_id=env.id,
+            user_id=user_id,
+        )
+    raise_for(verdict)
+    return codes
+
+
+async def reset(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    *,
+    client_id: str | None = None,
+) -> None:
+    """Remove the user's authenticator and its recovery codes (an admin reset, spec 3.8)."""
+    async with rt.db.transaction() as tx:
+        user = await require_user(tx, env, user_id)
+        app = await require_application(tx, env, client_id)
+        existing = await repo.get_authenticator(tx, user.id, app.id)
+        if existing is None or not await repo.delete_authenticator(tx, existing.id):
+            raise TotpNotEnrolled()
+        await audit(tx, rt, actor, "totp.reset", "ok", environment_id=env.id, user_id=user.id)

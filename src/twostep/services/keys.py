@@ -1,0 +1,54 @@
+"""Rotating the key that seals TOTP secrets, without downtime (spec 3.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twostep.services.runtime import Runtime
+from twostep.storage.repositories import authenticators as repo
+
+__all__ = ["RotationReport", "rotate_keys"]
+
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    new_key_id: str
+    rewrapped: int
+    retired: list[str]
+
+
+async def rotate_keys(rt: Runtime, *, retire: bool) -> RotationReport:
+    """Make a new primary key, rewrap every secret under it in small transactions, and with
+    ``retire`` drop the old keys once nothing is sealed under them.
+
+    Running nodes keep decrypting with the old keys (still in the file) and learn the new one
+    from the file the first time they meet a secret sealed under it.
+    """
+    path = rt.settings.resolved_secrets_file
+    box = rt.box
+    keyring = box.keyring
+    new_key_id = keyring.add_primary()
+    keyring.save(path)
+    rewrapped = 0
+    while True:
+        async with rt.db.transaction() as tx:
+            batch = await repo.sealed_not_under(tx, new_key_id, limit=_BATCH)
+            for authenticator_id, old_key_id, blob in batch:
+                rewrap = box.rewrap(old_key_id, blob, aad=authenticator_id.encode())
+                if rewrap is not None and await repo.reseal(
+                    tx, authenticator_id, old_key_id=old_key_id, key_id=rewrap[0], blob=rewrap[1]
+                ):
+                    rewrapped += 1
+        if len(batch) < _BATCH:
+            break
+    retired: list[str] = []
+    if retire:
+        for key_id in [k for k in keyring.keys if k != new_key_id]:
+            async with rt.db.transaction() as tx:
+                if await repo.count_sealed_under(tx, key_id) == 0:
+                    keyring.retire(key_id)
+                    retired.append(key_id)
+        keyring.save(path)
+    return RotationReport(new_key_id, rewrapped, retired)

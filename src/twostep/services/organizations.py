@@ -1,0 +1,191 @@
+"""Organizations, their environments, API keys and auth config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from twostep.crypto import hash_api_key, new_api_key
+from twostep.errors import Forbidden, NotFound, Unauthorized
+from twostep.policy import AuthConfig, apply_patch
+from twostep.services.audit import audit
+from twostep.services.runtime import Actor, Runtime, config_of
+from twostep.storage import Tx
+from twostep.storage.repositories import organizations as repo
+from twostep.storage.repositories.applications import insert_application
+from twostep.storage.repositories.organizations import (
+    EnvironmentRecord,
+    OrganizationRecord,
+    Principal,
+)
+
+__all__ = [
+    "ENVIRONMENTS",
+    "CreatedOrganization",
+    "authenticate",
+    "create_api_key",
+    "create_organization",
+    "environment_for",
+    "get_auth_config",
+    "get_organization",
+    "patch_auth_config",
+]
+
+EnvironmentName = Literal["sandbox", "production"]
+ENVIRONMENTS: tuple[EnvironmentName, ...] = ("sandbox", "production")
+_KEY_PREFIX = {"sandbox": "ts_sandbox", "production": "ts_prod", None: "ts_admin"}
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedOrganization:
+    organization: OrganizationRecord
+    api_keys: dict[str, str]
+
+
+async def create_organization(
+    rt: Runtime, actor: Actor, *, name: str, domain: str, email_domains: list[str]
+) -> CreatedOrganization:
+    """An organization with its two environments, a default application and one key each."""
+    now = rt.clock.now()
+    keys: dict[str, str] = {}
+    async with rt.db.transaction() as tx:
+        org = await repo.insert_organization(
+            tx, domain=domain, name=name, email_domains=email_domains, now=now
+        )
+        for env_name in ENVIRONMENTS:
+            env_id = await repo.insert_environment(
+                tx, organization_id=org.id, name=env_name, auth_config="{}", now=now
+            )
+            await insert_application(
+                tx,
+                environment_id=env_id,
+                client_id=f"{domain}-{env_name}",
+                name=f"{name} ({env_name})",
+                is_default=True,
+                now=now,
+            )
+            keys[env_name] = await _issue_key(tx, rt, env_id, env_name, label="initial", now=now)
+            await audit(tx, rt, actor, "organization.create", "ok", environment_id=env_id)
+    return CreatedOrganization(org, keys)
+
+
+async def _issue_key(
+    tx: Tx, rt: Runtime, env_id: str | None, env_name: str | None, *, label: str, now: float
+) -> str:
+    key = new_api_key(_KEY_PREFIX[env_name])
+    await repo.insert_api_key(
+        tx, key_hash=hash_api_key(key), environment_id=env_id, label=label, now=now
+    )
+    return key
+
+
+async def create_api_key(
+    rt: Runtime, actor: Actor, *, domain: str | None, environment: str | None, label: str
+) -> str:
+    """A new key for an environment, or a server-admin key when ``domain`` is None."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as tx:
+        env_id = None
+        if domain is not None:
+            env = await repo.get_environment(tx, domain, environment or "production")
+            if env is None:
+                raise NotFound("Unknown organization or environment.")
+            env_id = env.id
+        key = await _issue_key(
+            tx, rt, env_id, environment if domain else None, label=label, now=now
+        )
+        await audit(tx, rt, actor, "apikey.create", "ok", environment_id=env_id)
+    return key
+
+
+async def get_organization(rt: Runtime, principal: Principal, domain: str) -> OrganizationRecord:
+    async with rt.db.transaction() as tx:
+        org = await repo.get_organization(tx, domain)
+    if org is None:
+        raise NotFound("Unknown organization.")
+    if principal.environment is not None and principal.environment.organization_id != org.id:
+        raise Forbidden()
+    return org
+
+
+class PrincipalCache:
+    """API key hash -> principal, for a few seconds: a cache, so revocation lags by its TTL."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key_hash: str, now: float) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < now:
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, principal: Principal, now: float) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key_hash] = (now + self.ttl_s, principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+async def authenticate(rt: Runtime, cache: PrincipalCache, api_key: str | None) -> Principal:
+    """The principal of a bearer API key, or Unauthorized."""
+    if not api_key:
+        raise Unauthorized()
+    key_hash = hash_api_key(api_key)
+    now = rt.clock.now()
+    principal = cache.get(key_hash, now)
+    if principal is None:
+        async with rt.db.transaction() as tx:
+            principal = await repo.find_principal(tx, key_hash)
+        if principal is None:
+            raise Unauthorized()
+        cache.put(key_hash, principal, now)
+    return principal
+
+
+async def environment_for(
+    rt: Runtime, principal: Principal, domain: str, requested: str | None
+) -> EnvironmentRecord:
+    """The environment a request acts on: the key's own; an admin key picks one (production)."""
+    if principal.environment is not None:
+        env = principal.environment
+        if env.organization_domain != domain or (requested and requested != env.name):
+            raise Forbidden()
+        return env
+    async with rt.db.transaction() as tx:
+        found = await repo.get_environment(tx, domain, requested or "production")
+    if found is None:
+        raise NotFound("Unknown organization or environment.")
+    return found
+
+
+async def _fresh_environment(
+    tx: Tx, env: EnvironmentRecord, *, for_update: bool = False
+) -> EnvironmentRecord:
+    fresh = await repo.get_environment(tx, env.organization_domain, env.name, for_update=for_update)
+    if fresh is None:
+        raise NotFound("Unknown organization or environment.")
+    return fresh
+
+
+async def get_auth_config(rt: Runtime, env: EnvironmentRecord) -> AuthConfig:
+    async with rt.db.transaction() as tx:
+        fresh = await _fresh_environment(tx, env)
+    return config_of(fresh.auth_config)
+
+
+async def patch_auth_config(
+    rt: Runtime, actor: Actor, env: EnvironmentRecord, patch: Any
+) -> AuthConfig:
+    """Apply a JSON merge patch (RFC 7396), validated against spec section 4."""
+    async with rt.db.transaction() as tx:
+        fresh = await _fresh_environment(tx, env, for_update=True)
+        config = apply_patch(config_of(fresh.auth_config), patch)
+        stored = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+        await repo.set_auth_config(tx, env.id, stored)
+        await audit(tx, rt, actor, "auth_config.update", "ok", environment_id=env.id)
+    return config

@@ -1,0 +1,97 @@
+"""Recovery codes: issued on activation, shown once, single use, one use per N hours (spec 3.9)."""
+
+from __future__ import annotations
+
+from twostep.crypto import hash_recovery_code
+from twostep.errors import (
+    RecoveryCodeInvalid,
+    RecoveryCodeRateLimited,
+    RecoveryCodesExhausted,
+    TotpNotEnrolled,
+)
+from twostep.otp import new_recovery_codes, normalize_recovery_code
+from twostep.policy import AuthConfig
+from twostep.services.audit import audit
+from twostep.services.runtime import Actor, Runtime
+from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
+from twostep.services.verification import load_context
+from twostep.storage import Tx
+from twostep.storage.repositories import authenticators, recovery_codes
+from twostep.storage.repositories.organizations import EnvironmentRecord
+from twostep.storage.repositories.users import claim_recovery_window
+
+__all__ = ["issue_recovery_codes", "regenerate", "use_recovery_code"]
+
+
+async def issue_recovery_codes(
+    tx: Tx, rt: Runtime, authenticator_id: str, config: AuthConfig
+) -> list[str]:
+    """A fresh set replacing the old one; only the keyed hashes are stored."""
+    codes = new_recovery_codes(config.recovery_codes.count)
+    hashes = [hash_recovery_code(rt.keyring.pepper, normalize_recovery_code(c)) for c in codes]
+    await recovery_codes.replace_codes(tx, authenticator_id, hashes, rt.clock.now())
+    return codes
+
+
+async def regenerate(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    *,
+    client_id: str | None = None,
+) -> list[str]:
+    async with rt.db.transaction() as tx:
+        context, config = await load_context(tx, rt, env, user_id, client_id)
+        authenticator = context.authenticator
+        if authenticator is None or authenticator.status != "active":
+            raise TotpNotEnrolled()
+        codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
+        await audit(
+            tx, rt, actor, "recovery.regenerate", "ok", environment_id=env.id, user_id=user_id
+        )
+    return codes
+
+
+async def use_recovery_code(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    code: str,
+    *,
+    client_id: str | None = None,
+) -> int:
+    """Spend one recovery code; lifts a lockout. Returns how many are left."""
+    async with rt.db.transaction() as tx:
+        context, config = await load_context(tx, rt, env, user_id, client_id)
+        authenticator = context.authenticator
+        if authenticator is None or authenticator.status != "active":
+            raise TotpNotEnrolled()
+        await ensure_ip_allowed(tx, rt, actor.ip)
+        now = rt.clock.now()
+        left = await recovery_codes.count_unused(tx, authenticator.id)
+        canonical = normalize_recovery_code(code)
+        if left == 0:
+            outcome = "exhausted"
+        elif canonical and await recovery_codes.consume_code(
+            tx, authenticator.id, hash_recovery_code(rt.keyring.pepper, canonical), now
+        ):
+            window_s = config.recovery_codes.once_per_hours * 3600
+            if not await claim_recovery_window(tx, user_id, now=now, window_s=window_s):
+                # Raising rolls the consumption back: the code stays usable later.
+                raise RecoveryCodeRateLimited(
+                    retry_after=window_s, hours=config.recovery_codes.once_per_hours
+                )
+            await authenticators.clear_failures(tx, authenticator.id)
+            outcome = "ok"
+            left -= 1
+        else:
+            outcome = "invalid"
+            await note_ip_failure(tx, rt, actor.ip)
+        await audit(tx, rt, actor, "recovery.use", outcome, environment_id=env.id, user_id=user_id)
+    if outcome == "exhausted":
+        raise RecoveryCodesExhausted()
+    if outcome == "invalid":
+        raise RecoveryCodeInvalid()
+    return left

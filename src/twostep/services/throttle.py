@@ -1,0 +1,35 @@
+"""Per-IP limits on wrong codes and passwords (spec 3.6), counted in the database so that every
+node of a cluster sees the same numbers."""
+
+from __future__ import annotations
+
+from twostep.errors import LockedOut
+from twostep.services.runtime import Runtime
+from twostep.storage import Tx
+from twostep.storage.repositories.audit import add_ip_failure, ip_failure_count
+
+__all__ = ["ensure_ip_allowed", "note_ip_failure"]
+
+_WINDOW_S = 60
+
+
+def _minute(now: float) -> int:
+    return int(now // _WINDOW_S)
+
+
+def _retry_after(now: float) -> int:
+    return max(1, _WINDOW_S - int(now % _WINDOW_S))
+
+
+async def ensure_ip_allowed(tx: Tx, rt: Runtime, ip: str | None) -> None:
+    """Refuse an attempt, without evaluating it, once the address used up its minute."""
+    if ip is None:
+        return
+    now = rt.clock.now()
+    if await ip_failure_count(tx, ip, _minute(now)) >= rt.settings.ip_failure_limit:
+        raise LockedOut(retry_after=_retry_after(now), seconds=_retry_after(now))
+
+
+async def note_ip_failure(tx: Tx, rt: Runtime, ip: str | None) -> None:
+    if ip is not None:
+        await add_ip_failure(tx, ip, _minute(rt.clock.now()))

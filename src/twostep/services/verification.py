@@ -1,0 +1,161 @@
+"""Checking a TOTP code: lockout first, then the window, then the atomic replay claim (spec 3.4-3.6)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from twostep.errors import CodeReused, InvalidCode, LockedOut, NotFound, TotpNotEnrolled
+from twostep.otp import Algorithm, TotpParams, find_step
+from twostep.otp.backoff import MAX_DELAY, SUSPEND_AFTER, delay_table, is_suspended
+from twostep.policy import AuthConfig
+from twostep.services.audit import audit
+from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
+from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
+from twostep.storage import Tx
+from twostep.storage.repositories import authenticators as repo
+from twostep.storage.repositories.authenticators import AuthenticatorRecord, VerifyContext
+from twostep.storage.repositories.organizations import EnvironmentRecord
+
+__all__ = ["Outcome", "Verdict", "check_code", "load_context", "raise_for", "verify_code"]
+
+Claim = Callable[[Tx, int], Awaitable[bool]]
+
+
+class Outcome(Enum):
+    ACCEPTED = "accepted"
+    INVALID = "invalid"
+    REUSED = "reused"
+    LOCKED = "locked"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    retry_after: int = 0
+    step: int | None = None
+
+
+async def load_context(
+    tx: Tx, rt: Runtime, env: EnvironmentRecord, user_id: str, client_id: str | None
+) -> tuple[VerifyContext, AuthConfig]:
+    """The user's authenticator and the environment's config; TOTP must be switched on."""
+    context = await repo.load_verify_context(tx, env.id, user_id, client_id)
+    if context is None:
+        raise NotFound("Unknown user or application.")
+    config = config_of(context.auth_config)
+    ensure_totp_enabled(rt.settings, config)
+    return context, config
+
+
+def secret_of(rt: Runtime, authenticator: AuthenticatorRecord) -> bytes:
+    return rt.box.decrypt(
+        authenticator.key_id, authenticator.secret_ciphertext, aad=authenticator.id.encode()
+    )
+
+
+def params_of(authenticator: AuthenticatorRecord) -> TotpParams:
+    return TotpParams(
+        Algorithm(authenticator.algorithm), authenticator.digits, authenticator.period
+    )
+
+
+async def check_code(
+    tx: Tx,
+    rt: Runtime,
+    authenticator: AuthenticatorRecord,
+    config: AuthConfig,
+    code: str,
+    claim: Claim,
+) -> Verdict:
+    """Evaluate ``code``; counts failures and claims the step in ``tx``. Never raises for a bad code."""
+    now = rt.clock.now()
+    if is_suspended(authenticator.failures):
+        return Verdict(Outcome.SUSPENDED, MAX_DELAY)
+    if authenticator.locked_until > now:
+        return Verdict(Outcome.LOCKED, math.ceil(authenticator.locked_until - now))
+    match = find_step(
+        secret_of(rt, authenticator),
+        params_of(authenticator),
+        code,
+        now=now,
+        valid_past_tokens=config.totp.valid_past_tokens,
+        valid_future_tokens=config.totp.valid_future_tokens,
+        replay_floor=authenticator.last_step,
+    )
+    if match is not None and not match.replayed:
+        if await claim(tx, match.step):
+            return Verdict(Outcome.ACCEPTED, step=match.step)
+        return Verdict(Outcome.REUSED)
+    if match is not None:
+        return Verdict(Outcome.REUSED)
+    failures = await repo.record_failure(
+        tx,
+        authenticator.id,
+        now=now,
+        delays=delay_table(config.totp.max_failures),
+        max_delay=MAX_DELAY,
+    )
+    if failures is None:
+        return Verdict(Outcome.LOCKED, 1)
+    if is_suspended(failures):
+        return Verdict(Outcome.SUSPENDED, MAX_DELAY)
+    return Verdict(Outcome.INVALID)
+
+
+def raise_for(verdict: Verdict) -> None:
+    """Turn a refused verdict into its problem, after the transaction that counted it committed."""
+    match verdict.outcome:
+        case Outcome.ACCEPTED:
+            return
+        case Outcome.INVALID:
+            raise InvalidCode()
+        case Outcome.REUSED:
+            raise CodeReused()
+        case Outcome.LOCKED:
+            raise LockedOut(retry_after=verdict.retry_after, seconds=verdict.retry_after)
+        case Outcome.SUSPENDED:
+            raise LockedOut(
+                "Too many wrong codes: use a recovery code or ask an administrator to reset.",
+                retry_after=verdict.retry_after,
+            )
+
+
+async def verify_code(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    code: str,
+    *,
+    client_id: str | None = None,
+) -> None:
+    """Accept a code from the user's active authenticator once, or raise its problem."""
+    async with rt.db.transaction() as tx:
+        context, config = await load_context(tx, rt, env, user_id, client_id)
+        authenticator = context.authenticator
+        if authenticator is None or authenticator.status != "active":
+            raise TotpNotEnrolled()
+        await ensure_ip_allowed(tx, rt, actor.ip)
+
+        async def claim(tx: Tx, step: int) -> bool:
+            return await repo.claim_step(
+                tx, authenticator.id, step=step, now=rt.clock.now(), suspend_after=SUSPEND_AFTER
+            )
+
+        verdict = await check_code(tx, rt, authenticator, config, code, claim)
+        if verdict.outcome is Outcome.INVALID:
+            await note_ip_failure(tx, rt, actor.ip)
+        await audit(
+            tx,
+            rt,
+            actor,
+            "totp.verify",
+            verdict.outcome.value,
+            environment_id=env.id,
+            user_id=user_id,
+        )
+    raise_for(verdict)

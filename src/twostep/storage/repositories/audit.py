@@ -1,0 +1,75 @@
+"""The audit trail and the per-IP failure counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from twostep.storage.db import Tx
+from twostep.storage.tables import audit_events, ip_failures
+
+__all__ = ["AuditEvent", "add_ip_failure", "ip_failure_count", "list_events", "record_event"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    at: float
+    environment_id: str | None
+    actor: str
+    action: str
+    user_id: str | None
+    outcome: str
+    ip: str | None
+    details: dict[str, Any] | None = None
+
+
+async def record_event(tx: Tx, event: AuditEvent) -> None:
+    await tx.execute(
+        insert(audit_events).values(
+            at=event.at,
+            environment_id=event.environment_id,
+            actor=event.actor,
+            action=event.action,
+            user_id=event.user_id,
+            outcome=event.outcome,
+            ip=event.ip,
+            details=event.details,
+        )
+    )
+
+
+async def list_events(
+    tx: Tx, environment_id: str, *, user_id: str | None = None, limit: int = 100
+) -> list[AuditEvent]:
+    stmt = select(audit_events).where(audit_events.c.environment_id == environment_id)
+    if user_id is not None:
+        stmt = stmt.where(audit_events.c.user_id == user_id)
+    stmt = stmt.order_by(audit_events.c.id.desc()).limit(limit)
+    return [
+        AuditEvent(r.at, r.environment_id, r.actor, r.action, r.user_id, r.outcome, r.ip, r.details)
+        for r in await tx.execute(stmt)
+    ]
+
+
+async def add_ip_failure(tx: Tx, ip: str, minute: int) -> int:
+    """Count a failure for ``ip`` in this minute; returns the minute's count so far."""
+    dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(ip_failures).values(ip=ip, minute=minute, count=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["ip", "minute"], set_={"count": ip_failures.c.count + 1}
+    ).returning(ip_failures.c.count)
+    count = int((await tx.execute(stmt)).scalar_one())
+    if count == 1:
+        # First failure of a new minute: forget the old windows of this address.
+        await tx.execute(
+            delete(ip_failures).where(ip_failures.c.ip == ip, ip_failures.c.minute < minute)
+        )
+    return count
+
+
+async def ip_failure_count(tx: Tx, ip: str, minute: int) -> int:
+    stmt = select(ip_failures.c.count).where(ip_failures.c.ip == ip, ip_failures.c.minute == minute)
+    return int((await tx.execute(stmt)).scalar() or 0)

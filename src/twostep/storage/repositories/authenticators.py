@@ -1,0 +1,241 @@
+"""Authenticators: enrollment, the atomic replay claim and failure counting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+
+from twostep.storage.db import Tx
+from twostep.storage.tables import applications, authenticators, environments, users
+
+__all__ = [
+    "AuthenticatorRecord",
+    "VerifyContext",
+    "activate",
+    "claim_step",
+    "clear_failures",
+    "delete_authenticator",
+    "get_authenticator",
+    "insert_authenticator",
+    "load_verify_context",
+    "record_failure",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatorRecord:
+    id: str
+    user_id: str
+    application_id: str
+    status: str
+    key_id: str
+    secret_ciphertext: bytes
+    algorithm: str
+    digits: int
+    period: int
+    last_step: int
+    failures: int
+    locked_until: float
+    created_at: float
+    activated_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyContext:
+    """What a code check needs, read in one query: the authenticator and its environment's config."""
+
+    authenticator: AuthenticatorRecord | None
+    user_status: str
+    auth_config: str
+
+
+def _authenticator(row: Any) -> AuthenticatorRecord:
+    return AuthenticatorRecord(
+        id=row.id,
+        user_id=row.user_id,
+        application_id=row.application_id,
+        status=row.status,
+        key_id=row.key_id,
+        secret_ciphertext=bytes(row.secret_ciphertext),
+        algorithm=row.algorithm,
+        digits=row.digits,
+        period=row.period,
+        last_step=row.last_step,
+        failures=row.failures,
+        locked_until=row.locked_until,
+        created_at=row.created_at,
+        activated_at=row.activated_at,
+    )
+
+
+async def get_authenticator(
+    tx: Tx, user_id: str, application_id: str
+) -> AuthenticatorRecord | None:
+    stmt = select(authenticators).where(
+        authenticators.c.user_id == user_id, authenticators.c.application_id == application_id
+    )
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else _authenticator(row)
+
+
+async def load_verify_context(
+    tx: Tx, environment_id: str, user_id: str, client_id: str | None
+) -> VerifyContext | None:
+    """The user's authenticator for the application (default one if None); None if no such user."""
+    app_match = (
+        applications.c.is_default.is_(True)
+        if client_id is None
+        else applications.c.client_id == client_id
+    )
+    stmt = (
+        select(
+            users.c.status.label("user_status"),
+            environments.c.auth_config,
+            *[c.label(f"a_{c.name}") for c in authenticators.c],
+        )
+        .select_from(users)
+        .join(environments, environments.c.id == users.c.environment_id)
+        .join(
+            applications,
+            (applications.c.environment_id == users.c.environment_id) & app_match,
+        )
+        .outerjoin(
+            authenticators,
+            (authenticators.c.user_id == users.c.id)
+            & (authenticators.c.application_id == applications.c.id),
+        )
+        .where(users.c.id == user_id, users.c.environment_id == environment_id)
+    )
+    row = (await tx.execute(stmt)).first()
+    if row is None:
+        return None
+    mapping = row._mapping
+    authenticator = None
+    if mapping["a_id"] is not None:
+        fields = {c.name: mapping[f"a_{c.name}"] for c in authenticators.c}
+        authenticator = _authenticator(_Row(fields))
+    return VerifyContext(authenticator, mapping["user_status"], mapping["auth_config"])
+
+
+class _Row:
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.__dict__.update(fields)
+
+
+async def insert_authenticator(tx: Tx, values: dict[str, Any]) -> bool:
+    """Insert a new authenticator; False when the user already has one for the application."""
+    try:
+        async with tx.begin_nested():
+            await tx.execute(insert(authenticators).values(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def delete_authenticator(tx: Tx, authenticator_id: str, *, status: str | None = None) -> bool:
+    stmt = delete(authenticators).where(authenticators.c.id == authenticator_id)
+    if status is not None:
+        stmt = stmt.where(authenticators.c.status == status)
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def activate(tx: Tx, authenticator_id: str, *, step: int, now: float) -> bool:
+    """Pending -> active on the first valid code, claiming its step; atomic."""
+    stmt = (
+        update(authenticators)
+        .where(
+            authenticators.c.id == authenticator_id,
+            authenticators.c.status == "pending",
+            authenticators.c.last_step < step,
+        )
+        .values(status="active", last_step=step, activated_at=now, failures=0, locked_until=0.0)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def claim_step(
+    tx: Tx, authenticator_id: str, *, step: int, now: float, suspend_after: int
+) -> bool:
+    """Accept ``step`` once: raise the replay floor unless it is there, or locked; atomic."""
+    stmt = (
+        update(authenticators)
+        .where(
+            authenticators.c.id == authenticator_id,
+            authenticators.c.last_step < step,
+            authenticators.c.locked_until <= now,
+            authenticators.c.failures < suspend_after,
+        )
+        .values(last_step=step, failures=0)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def record_failure(
+    tx: Tx,
+    authenticator_id: str,
+    *,
+    now: float,
+    delays: list[tuple[int, int]],
+    max_delay: int,
+) -> int | None:
+    """Count one wrong code and lock per the back-off schedule, in one statement.
+
+    ``delays`` maps a failure count to its lock in seconds (from ``otp.backoff.delay_table``);
+    counts past the table lock for ``max_delay``. Returns the new failure count, or None when the
+    authenticator was already locked (a concurrent failure locked it first).
+    """
+    new_failures = authenticators.c.failures + 1
+    delay = case(
+        *[(new_failures == count, literal(seconds)) for count, seconds in delays],
+        (new_failures > delays[-1][0], literal(max_delay)),
+        else_=literal(0),
+    )
+    locked_until = case((delay > 0, now + delay), else_=authenticators.c.locked_until)
+    stmt = (
+        update(authenticators)
+        .where(authenticators.c.id == authenticator_id, authenticators.c.locked_until <= now)
+        .values(failures=new_failures, locked_until=locked_until)
+        .returning(authenticators.c.failures)
+    )
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else int(row.failures)
+
+
+async def clear_failures(tx: Tx, authenticator_id: str) -> None:
+    await tx.execute(
+        update(authenticators)
+        .where(authenticators.c.id == authenticator_id)
+        .values(failures=0, locked_until=0.0)
+    )
+
+
+async def sealed_not_under(tx: Tx, key_id: str, *, limit: int) -> list[tuple[str, str, bytes]]:
+    """(id, key_id, ciphertext) of authenticators sealed under another key than ``key_id``."""
+    stmt = (
+        select(authenticators.c.id, authenticators.c.key_id, authenticators.c.secret_ciphertext)
+        .where(authenticators.c.key_id != key_id)
+        .limit(limit)
+    )
+    return [(r.id, r.key_id, bytes(r.secret_ciphertext)) for r in await tx.execute(stmt)]
+
+
+async def reseal(
+    tx: Tx, authenticator_id: str, *, old_key_id: str, key_id: str, blob: bytes
+) -> bool:
+    """Store a rewrapped secret unless the row changed meanwhile (re-enrolled or rotated)."""
+    stmt = (
+        update(authenticators)
+        .where(authenticators.c.id == authenticator_id, authenticators.c.key_id == old_key_id)
+        .values(key_id=key_id, secret_ciphertext=blob)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def count_sealed_under(tx: Tx, key_id: str) -> int:
+    from sqlalchemy import func
+
+    stmt = select(func.count()).select_from(authenticators).where(authenticators.c.key_id == key_id)
+    return int((await tx.execute(stmt)).scalar_one())

@@ -1,0 +1,138 @@
+"""Users, and the claim behind the once-per-N-hours recovery-code rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from twostep.errors import Conflict
+from twostep.storage.db import Tx
+from twostep.storage.tables import new_id, users
+
+__all__ = [
+    "UserRecord",
+    "claim_recovery_window",
+    "count_users",
+    "delete_user",
+    "find_user_by_identifier",
+    "get_user",
+    "insert_user",
+    "list_users",
+    "update_user",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    environment_id: str
+    email: str | None
+    username: str | None
+    phone: str | None
+    password_hash: str | None
+    status: str
+    recovery_used_at: float | None
+    created_at: float
+    updated_at: float
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        environment_id=row.environment_id,
+        email=row.email,
+        username=row.username,
+        phone=row.phone,
+        password_hash=row.password_hash,
+        status=row.status,
+        recovery_used_at=row.recovery_used_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _conflict(exc: IntegrityError) -> Conflict:
+    field = "email" if "email" in str(exc.orig) else "username"
+    return Conflict(f"A user with this {field} already exists.", field=field)
+
+
+async def insert_user(tx: Tx, *, environment_id: str, values: dict[str, Any], now: float) -> str:
+    user_id = new_id()
+    row = {"id": user_id, "environment_id": environment_id, "created_at": now, "updated_at": now}
+    try:
+        async with tx.begin_nested():
+            await tx.execute(insert(users).values(**row, **values))
+    except IntegrityError as exc:
+        raise _conflict(exc) from exc
+    return user_id
+
+
+async def get_user(tx: Tx, environment_id: str, user_id: str) -> UserRecord | None:
+    stmt = select(users).where(users.c.environment_id == environment_id, users.c.id == user_id)
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else _user(row)
+
+
+async def find_user_by_identifier(
+    tx: Tx, environment_id: str, identifier: str
+) -> UserRecord | None:
+    """A user by username, or by email (case-insensitive)."""
+    stmt = select(users).where(
+        users.c.environment_id == environment_id,
+        or_(users.c.username == identifier, users.c.email == identifier.lower()),
+    )
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else _user(row)
+
+
+async def list_users(tx: Tx, environment_id: str, *, offset: int, limit: int) -> list[UserRecord]:
+    stmt = (
+        select(users)
+        .where(users.c.environment_id == environment_id)
+        .order_by(users.c.created_at, users.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_user(row) for row in await tx.execute(stmt)]
+
+
+async def count_users(tx: Tx, environment_id: str) -> int:
+    stmt = select(func.count()).select_from(users).where(users.c.environment_id == environment_id)
+    return int((await tx.execute(stmt)).scalar_one())
+
+
+async def update_user(
+    tx: Tx, environment_id: str, user_id: str, values: dict[str, Any], now: float
+) -> bool:
+    stmt = (
+        update(users)
+        .where(users.c.environment_id == environment_id, users.c.id == user_id)
+        .values(**values, updated_at=now)
+    )
+    try:
+        async with tx.begin_nested():
+            result = await tx.execute(stmt)
+    except IntegrityError as exc:
+        raise _conflict(exc) from exc
+    return result.rowcount == 1
+
+
+async def delete_user(tx: Tx, environment_id: str, user_id: str) -> bool:
+    stmt = delete(users).where(users.c.environment_id == environment_id, users.c.id == user_id)
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def claim_recovery_window(tx: Tx, user_id: str, *, now: float, window_s: float) -> bool:
+    """Mark a recovery-code use now, unless one was used within ``window_s``; atomic."""
+    stmt = (
+        update(users)
+        .where(
+            users.c.id == user_id,
+            or_(users.c.recovery_used_at.is_(None), users.c.recovery_used_at <= now - window_s),
+        )
+        .values(recovery_used_at=now)
+    )
+    return (await tx.execute(stmt)).rowcount == 1

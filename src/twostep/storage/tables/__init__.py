@@ -1,0 +1,22 @@
+"""SQLAlchemy Core tables, a module per aggregate, on one metadata."""
+
+from twostep.storage.tables.applications import applications
+from twostep.storage.tables.audit import audit_events, ip_failures
+from twostep.storage.tables.authenticators import authenticators, recovery_codes
+from twostep.storage.tables.base import metadata, new_id
+from twostep.storage.tables.organizations import api_keys, environments, organizations
+from twostep.storage.tables.users import users
+
+__all__ = [
+    "api_keys",
+    "applications",
+    "audit_events",
+    "authenticators",
+    "environments",
+    "ip_failures",
+    "metadata",
+    "new_id",
+    "organizations",
+    "recovery_codes",
+    "users",
+]

@@ -1,0 +1,31 @@
+"""End users of an environment."""
+
+from sqlalchemy import Column, Double, ForeignKey, Index, String, Table, UniqueConstraint
+
+from twostep.storage.tables.base import metadata
+
+__all__ = ["users"]
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "environment_id",
+        String(36),
+        ForeignKey("environments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("email", String(320), nullable=True),
+    Column("username", String(150), nullable=True),
+    Column("phone", String(32), nullable=True),
+    Column("password_hash", String(200), nullable=True),
+    Column("status", String(16), nullable=False),
+    # When the user last spent a recovery code: the once-per-N-hours rule claims this row.
+    Column("recovery_used_at", Double, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    UniqueConstraint("environment_id", "email"),
+    UniqueConstraint("environment_id", "username"),
+    Index("ix_users_environment_created", "environment_id", "created_at"),
+)

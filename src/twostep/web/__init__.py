@@ -1,0 +1,1 @@
+"""The HTTP edge: JSON API, operations endpoints, and (later) hosted pages."""

@@ -1,0 +1,1 @@
+"""JSON routers of the management API (spec section 5)."""

@@ -1,0 +1,72 @@
+"""Organizations and their auth config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, status
+
+from twostep.services import organizations as svc
+from twostep.services.runtime import Actor
+from twostep.web.api.schemas import OrganizationCreate, OrganizationOut, iso
+from twostep.web.deps import ActorDep, AdminDep, EnvDep, OrgPath, PrincipalDep, RuntimeDep
+
+router = APIRouter(prefix="/api/v1", tags=["organizations"])
+
+
+@router.post("/organizations", status_code=status.HTTP_201_CREATED)
+async def create_organization(
+    body: OrganizationCreate, rt: RuntimeDep, admin: AdminDep
+) -> OrganizationOut:
+    """Create an organization; the answer carries one API key per environment, shown once."""
+    created = await svc.create_organization(
+        rt,
+        Actor(f"apikey:{admin.key_id}"),
+        name=body.name,
+        domain=body.domain,
+        email_domains=body.email_domains,
+    )
+    org = created.organization
+    return OrganizationOut(
+        id=org.id,
+        domain=org.domain,
+        name=org.name,
+        email_domains=org.email_domains,
+        created_at=iso(org.created_at),
+        api_keys=created.api_keys,
+    )
+
+
+@router.get("/organizations/{org}", response_model_exclude_none=True)
+async def read_organization(
+    org: OrgPath, rt: RuntimeDep, principal: PrincipalDep
+) -> OrganizationOut:
+    found = await svc.get_organization(rt, principal, org)
+    return OrganizationOut(
+        id=found.id,
+        domain=found.domain,
+        name=found.name,
+        email_domains=found.email_domains,
+        created_at=iso(found.created_at),
+    )
+
+
+@router.get("/org/{org}/auth-config", tags=["auth-config"])
+async def read_auth_config(rt: RuntimeDep, env: EnvDep) -> dict[str, Any]:
+    """The environment's auth config, every field with its effective value (spec section 4)."""
+    return (await svc.get_auth_config(rt, env)).model_dump(mode="json")
+
+
+@router.patch("/org/{org}/auth-config", tags=["auth-config"])
+async def patch_auth_config(
+    rt: RuntimeDep,
+    env: EnvDep,
+    actor: ActorDep,
+    patch: Any = Body(
+        ...,
+        media_type="application/merge-patch+json",
+        examples=[{"totp": {"active": True, "digits": 6}}],
+    ),
+) -> dict[str, Any]:
+    """Change it with a JSON merge patch (RFC 7396); ``null`` resets a field to its default."""
+    return (await svc.patch_auth_config(rt, actor, env, patch)).model_dump(mode="json")

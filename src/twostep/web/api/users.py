@@ -1,0 +1,68 @@
+"""Users, with their two-factor summary."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from twostep.errors import ValidationFailed
+from twostep.services import accounts as svc
+from twostep.web.api.schemas import UserCreate, UserOut, UserPatch, UsersPage
+from twostep.web.deps import ActorDep, ApplicationQuery, EnvDep, RuntimeDep, UserIdPath
+
+router = APIRouter(prefix="/api/v1/org/{org}/users", tags=["users"])
+
+
+@router.get("")
+async def list_users(
+    rt: RuntimeDep,
+    env: EnvDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> UsersPage:
+    found = await svc.list_users(rt, env, page=page, per_page=per_page)
+    return UsersPage(
+        data=[UserOut.of(v) for v in found.data],
+        page=found.page,
+        per_page=found.per_page,
+        total=found.total,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_user(body: UserCreate, rt: RuntimeDep, env: EnvDep, actor: ActorDep) -> UserOut:
+    if not (body.email or body.username or body.phone):
+        raise ValidationFailed(
+            "A user needs an email, a username or a phone number.",
+            errors=[
+                {"loc": ["body"], "msg": "email, username or phone required", "type": "missing"}
+            ],
+        )
+    return UserOut.of(await svc.create_user(rt, actor, env, body.model_dump(exclude_none=True)))
+
+
+@router.get("/{user_id}")
+async def read_user(
+    user_id: UserIdPath, rt: RuntimeDep, env: EnvDep, application: ApplicationQuery = None
+) -> UserOut:
+    return UserOut.of(await svc.get_user(rt, env, user_id, application))
+
+
+@router.patch("/{user_id}")
+async def update_user(
+    user_id: UserIdPath, body: UserPatch, rt: RuntimeDep, env: EnvDep, actor: ActorDep
+) -> UserOut:
+    values = body.model_dump(exclude_unset=True)
+    for required in ("status",):
+        if required in values and values[required] is None:
+            del values[required]
+    return UserOut.of(await svc.update_user(rt, actor, env, user_id, values))
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user(
+    user_id: UserIdPath, rt: RuntimeDep, env: EnvDep, actor: ActorDep
+) -> Response:
+    await svc.delete_user(rt, actor, env, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,97 @@
+"""``create_app(settings)``: the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from twostep import __version__
+from twostep.logs import configure_logging
+from twostep.services.organizations import PrincipalCache
+from twostep.settings import Settings
+from twostep.web import ops
+from twostep.web.api import organizations, totp, users
+from twostep.web.problems import install_problem_handlers
+from twostep.web.runtime_state import attach_runtime
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = attach_runtime(app, settings)
+        try:
+            yield
+        finally:
+            await runtime.db.dispose()
+
+    app = FastAPI(
+        title="Twostep",
+        version=__version__,
+        description="Self-hosted authentication server built around TOTP two-factor authentication.",
+        lifespan=lifespan,
+    )
+    app.state.principal_cache = PrincipalCache()
+    install_problem_handlers(app)
+    for router in (organizations.router, users.router, totp.router, ops.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+class BodyLimit:
+    """Refuse bodies over ``max_bytes`` with a 413 problem before anyone parses them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    from starlette.requests import Request
+
+    from twostep.web.problems import problem_response
+
+    response = problem_response(
+        Request(scope, receive),
+        status=413,
+        code="payload_too_large",
+        title="Payload too large",
+        msgid="The request body is too large.",
+    )
+    await response(scope, receive, send)

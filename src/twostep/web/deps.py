@@ -1,0 +1,89 @@
+"""Annotated dependency aliases that keep the routes short."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from twostep.errors import Forbidden
+from twostep.services.organizations import PrincipalCache, authenticate, environment_for
+from twostep.services.runtime import Actor, Runtime
+from twostep.storage.repositories.organizations import EnvironmentRecord, Principal
+
+__all__ = [
+    "ActorDep",
+    "AdminDep",
+    "ApplicationQuery",
+    "EnvDep",
+    "OrgPath",
+    "PrincipalDep",
+    "RuntimeDep",
+    "UserIdPath",
+]
+
+DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+OrgPath = Annotated[str, Path(min_length=1, max_length=63, pattern=DOMAIN_PATTERN)]
+UserIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+ApplicationQuery = Annotated[
+    str | None,
+    Query(
+        alias="application",
+        min_length=1,
+        max_length=64,
+        description="client_id of the application whose authenticator is meant",
+    ),
+]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
+    cache: PrincipalCache = request.app.state.principal_cache
+    return await authenticate(rt, cache, _bearer(request))
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("A server-admin API key is required.")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(get_admin)]
+
+
+async def get_environment(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    org: OrgPath,
+    env: Annotated[
+        str | None,
+        Query(pattern="^(sandbox|production)$", description="for a server-admin key only"),
+    ] = None,
+) -> EnvironmentRecord:
+    return await environment_for(rt, principal, org, env)
+
+
+EnvDep = Annotated[EnvironmentRecord, Depends(get_environment)]
+
+
+def get_actor(request: Request, principal: PrincipalDep) -> Actor:
+    return Actor(f"apikey:{principal.key_id}", request.client.host if request.client else None)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

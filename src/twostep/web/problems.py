@@ -1,0 +1,118 @@
+"""The one place errors become RFC 9457 problem documents with a stable ``code``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from twostep.errors import TwostepError
+from twostep.i18n import negotiate, translate
+
+__all__ = ["install_problem_handlers", "problem_response"]
+
+_log = structlog.get_logger("twostep.web")
+PROBLEM_JSON = "application/problem+json"
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    msgid: str,
+    params: dict[str, Any] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    locale = negotiate(request.headers.get("accept-language"))
+    body: dict[str, Any] = {
+        "type": f"https://twostep.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": translate(locale, msgid, **(params or {})),
+        "instance": request.url.path,
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _clean_errors(raw: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors without the offending input, which may be a code or a password."""
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
+        for e in raw[:20]
+    ]
+
+
+async def _twostep_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TwostepError)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        msgid=exc.msgid,
+        params=exc.params,
+        errors=exc.errors,
+        headers=headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        request,
+        status=422,
+        code="validation_error",
+        title="Validation error",
+        msgid="The request is not valid.",
+        errors=_clean_errors(list(exc.errors())),
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    return problem_response(
+        request,
+        status=status,
+        code=_HTTP_CODES.get(status, "error" if status >= 500 else "bad_request"),
+        title=str(exc.detail) if isinstance(exc.detail, str) else "Error",
+        msgid=str(exc.detail) if isinstance(exc.detail, str) else "Error",
+        headers=exc.headers,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__)
+    return problem_response(
+        request,
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        msgid="Something went wrong on our side.",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TwostepError, _twostep_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
