@@ -93,6 +93,10 @@ def test_parse_rejects(uri: str) -> None:
         parse_key_uri(uri)
 
 
+def test_key_uri_repr_hides_the_secret() -> None:
+    assert "1234" not in repr(KeyUri(KEY, "bob", None, TotpParams()))
+
+
 def test_key_uri_needs_a_secret_and_an_account() -> None:
     with pytest.raises(ValueError, match="secret"):
         KeyUri(b"", "bob", None, TotpParams())

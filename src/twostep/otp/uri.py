@@ -1,6 +1,6 @@
 """The otpauth:// Key URI format that authenticator apps read from a QR code."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from twostep.otp.hotp import Algorithm
@@ -16,7 +16,7 @@ _KNOWN_PARAMS = ("secret", "issuer", "algorithm", "digits", "period")
 class KeyUri:
     """What a Key URI carries: the secret, the label and the TOTP parameters."""
 
-    secret: bytes
+    secret: bytes = field(repr=False)  # a logged KeyUri must not leak the key
     account: str
     issuer: str | None
     params: TotpParams
