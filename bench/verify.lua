@@ -50,6 +50,7 @@ function init(args)
   if args[4] and #args[4] > 0 then hdrs["Authorization"] = "Bearer " .. args[4] end
   idx, replies = 0, 0
   valid, rejected, reused, locked, other, overflow, wrapped = 0, 0, 0, 0, 0, 0, 0
+  non2xx = 0
   overflow_replies = 0
   probed = false
   t_first, t_last = 0, 0
@@ -98,6 +99,7 @@ function response(status, headers, body)
   end
   replies = replies + 1
   t_last = now_s()
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
   if status == 200 and is_valid(body) then
     valid = valid + 1
   elseif status == 200 and is_invalid(body) then
@@ -119,7 +121,10 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local c = { valid = 0, rejected = 0, reused = 0, locked = 0, other = 0, overflow = 0, wrapped = 0 }
+  local c = {
+    valid = 0, rejected = 0, reused = 0, locked = 0, other = 0, non2xx = 0, overflow = 0,
+    wrapped = 0,
+  }
   local hist, first = {}, ""
   local replies, t0, t1 = 0, math.huge, 0
   for _, t in ipairs(threads) do
@@ -135,13 +140,13 @@ function done(summary, latency, requests)
   if secs <= 0 then secs = summary.duration / 1e6 end
   io.write(string.format(
     "RESULT requests=%d duration_s=%.3f rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f " ..
-    "max_ms=%.2f mean_ms=%.2f valid=%d rejected=%d reused=%d locked=%d other=%d " ..
+    "max_ms=%.2f mean_ms=%.2f valid=%d rejected=%d reused=%d locked=%d other=%d non2xx=%d " ..
     "overflow=%d wrapped=%d err_connect=%d err_read=%d err_write=%d err_timeout=%d " ..
     "err_status=%d\n",
     replies, secs, replies / secs,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000, latency.mean / 1000,
-    c.valid, c.rejected, c.reused, c.locked, c.other, c.overflow, c.wrapped,
+    c.valid, c.rejected, c.reused, c.locked, c.other, c.non2xx, c.overflow, c.wrapped,
     e.connect, e.read, e.write, e.timeout, e.status))
   local parts = {}
   for s, n in pairs(hist) do parts[#parts + 1] = s .. ":" .. n end
