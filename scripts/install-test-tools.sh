@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v oathtool >/dev/null || need+=(oathtool)
 command -v zbarimg >/dev/null || need+=(zbar-tools)
+command -v jq >/dev/null || need+=(jq)
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
