@@ -138,6 +138,72 @@ run_ceiling() {
   stop_server
 }
 
+run_twostep() {
+  echo "== Twostep (twostep serve, 2 workers)" >&2
+  local data="$RUN/twostep-data" state="$RUN/twostep-state.json" key
+  mkdir -p "$data"
+  key="bench-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  if ! start_server twostep "$TS_PORT" /healthz 120 env TWOSTEP_DATA_DIR="$data" \
+    TWOSTEP_ADMIN_API_KEY="$key" TWOSTEP_HOST=127.0.0.1 TWOSTEP_PORT="$TS_PORT" \
+    TWOSTEP_WORKERS=2 TWOSTEP_IP_FAILURE_LIMIT=100000000 TWOSTEP_LOG_LEVEL=warning \
+    "$ROOT/.venv/bin/twostep" serve; then
+    unavailable twostep "$REASON"
+    return 0
+  fi
+  if ! timeout 600 "$PY" bench/twostep_seed.py seed --base-url "http://127.0.0.1:$TS_PORT" \
+    --admin-key "$key" --users "$USERS" --state "$state" 2> "$RUN/twostep-seed.log" >&2; then
+    unavailable twostep "$(tail -n 1 "$RUN/twostep-seed.log" | cut -c1-900)"
+    stop_server
+    return 0
+  fi
+  local api mode c
+  api=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_key"])' "$state")
+  for mode in wrong valid; do
+    for c in $CONNS; do
+      "$PY" bench/twostep_seed.py requests wrong --state "$state" --out "$RUN/ts-wrong.txt" >&2
+      warm "$TS_PORT" "$RUN/ts-wrong.txt" "$api"
+      if [ "$mode" = valid ]; then
+        # fresh codes only, each sent once: the run ends when the list is used up
+        "$PY" bench/twostep_seed.py requests valid --state "$state" --out "$RUN/ts-valid.txt" >&2
+        load twostep valid "$c" "$TS_PORT" "$RUN/ts-valid.txt" 1 "$api"
+      else
+        load twostep wrong "$c" "$TS_PORT" "$RUN/ts-wrong.txt" 0 "$api"
+      fi
+    done
+  done
+  stop_server
+}
+
+run_privacyidea() {
+  echo "== privacyIDEA (gunicorn, 2 sync workers; peer scripts in $PEER_DIR)" >&2
+  if [ -f /tmp/peers/pi/server.pid ] && kill -0 "$(cat /tmp/peers/pi/server.pid)" 2>/dev/null; then
+    unavailable privacyidea "a privacyIDEA server this run did not start is already running (pid $(cat /tmp/peers/pi/server.pid)); stop it with $PEER_DIR/stop.sh"
+    return 0
+  fi
+  if port_busy "$PI_PORT"; then unavailable privacyidea "port $PI_PORT already in use"; return 0; fi
+  PI_STARTED=1 # setup.sh starts the server
+  local t0=$SECONDS
+  if ! (cd "$PEER_DIR" && timeout 600 bash setup.sh) > "$RUN/privacyidea-setup.log" 2>&1; then
+    unavailable privacyidea "setup.sh failed: $(tail -n 2 "$RUN/privacyidea-setup.log" | tr '\n' ' ' | cut -c1-300)"
+    bash "$PEER_DIR/stop.sh" >&2 || true
+    PI_STARTED=0
+    return 0
+  fi
+  echo "privacyIDEA set up and serving after $((SECONDS - t0)) s" >&2
+  local mode c out
+  for mode in wrong valid; do
+    for c in $CONNS; do
+      out="$RUN/pi-$mode-$c.out"
+      (cd "$PEER_DIR" && WARMUP=$WARMUP timeout $((DUR + WARMUP + 90)) bash bench.sh "$mode" "$c" "$DUR") \
+        > "$out" 2>&1 || true
+      sed 's/^/  /' "$out" >&2
+      "$PY" bench/report.py add-pi "$RAW" "$mode" "$c" "$out" || true
+    done
+  done
+  bash "$PEER_DIR/stop.sh" >&2 || true
+  PI_STARTED=0
+}
+
 main() {
   echo "bench: duration ${DUR}s, warm-up ${WARMUP}s, connections $CONNS, servers: $SERVERS" >&2
   local s

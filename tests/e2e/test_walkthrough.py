@@ -42,3 +42,24 @@ def test_register_confirm_verify(api: Api) -> None:
     assert shown["two_factor"]["totp_id"] == registration["id"]
     assert shown["two_factor"]["recovery_codes_remaining"] == 5
     assert registration["secret"] not in str(shown)
+
+
+def test_problem_detail_follows_accept_language(api: Api) -> None:
+    user = api.create_user()
+    registration = api.register(user["id"])
+    assert api.confirm(user["id"], oathtool(registration["secret"])).status_code == 200
+    for language, detail in [
+        ("es-ES,es;q=0.9", "El código no es válido."),
+        ("fr", "Le code n'est pas valide."),
+        ("de", "The code is not valid."),
+    ]:
+        response = api.request(
+            "POST",
+            api.user_path(user["id"], "/totp/verify"),
+            json={"code": "not-a-code"},
+            headers={"Accept-Language": language},
+        )
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "invalid_code"
+        assert response.json()["detail"] == detail

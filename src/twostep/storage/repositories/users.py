@@ -56,7 +56,7 @@ def _user(row: Any) -> UserRecord:
 
 def _conflict(exc: IntegrityError) -> Conflict:
     field = "email" if "email" in str(exc.orig) else "username"
-    return Conflict(f"A user with this {field} already exists.", field=field)
+    return Conflict("A user with this {field} already exists.", field=field)
 
 
 async def insert_user(tx: Tx, *, environment_id: str, values: dict[str, Any], now: float) -> str:
