@@ -65,7 +65,9 @@ def _announce_admin_key(settings: Settings) -> None:
     if key is not None:
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
-        typer.echo(f"Created a server-admin API key (shown once, also kept in {key_file}):\n  {key}")
+        typer.echo(
+            f"Created a server-admin API key (shown once, also kept in {key_file}):\n  {key}"
+        )
     elif settings.admin_api_key is not None:
         typer.echo("Server-admin API key: the value of TWOSTEP_ADMIN_API_KEY.")
     elif key_file.exists():

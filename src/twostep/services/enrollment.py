@@ -9,6 +9,7 @@ from twostep.otp import Algorithm, KeyUri, TotpParams, b32encode, build_key_uri,
 from twostep.policy import AuthConfig, TotpOverride, effective_totp_params
 from twostep.services.accounts import require_application, require_user
 from twostep.services.audit import audit
+from twostep.services.metrics import CODE_CHECKS
 from twostep.services.qr import qr_svg
 from twostep.services.recovery import issue_recovery_codes
 from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
@@ -139,6 +140,7 @@ async def confirm(
             environment_id=env.id,
             user_id=user_id,
         )
+    CODE_CHECKS.labels("confirm", verdict.outcome.value).inc()
     raise_for(verdict)
     return codes
 

@@ -12,6 +12,7 @@ from twostep.errors import (
 from twostep.otp import new_recovery_codes, normalize_recovery_code
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
+from twostep.services.metrics import RECOVERY_USES
 from twostep.services.runtime import Actor, Runtime
 from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
 from twostep.services.verification import load_context
@@ -90,6 +91,7 @@ async def use_recovery_code(
             outcome = "invalid"
             await note_ip_failure(tx, rt, actor.ip)
         await audit(tx, rt, actor, "recovery.use", outcome, environment_id=env.id, user_id=user_id)
+    RECOVERY_USES.labels(outcome).inc()
     if outcome == "exhausted":
         raise RecoveryCodesExhausted()
     if outcome == "invalid":

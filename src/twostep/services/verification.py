@@ -12,6 +12,7 @@ from twostep.otp import Algorithm, TotpParams, find_step
 from twostep.otp.backoff import MAX_DELAY, SUSPEND_AFTER, delay_table, is_suspended
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
+from twostep.services.metrics import CODE_CHECKS
 from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
 from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
 from twostep.storage import Tx
@@ -158,4 +159,5 @@ async def verify_code(
             environment_id=env.id,
             user_id=user_id,
         )
+    CODE_CHECKS.labels("verify", verdict.outcome.value).inc()
     raise_for(verdict)

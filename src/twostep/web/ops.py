@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from twostep.web.deps import RuntimeDep
 
 router = APIRouter(tags=["operations"])
-
-REQUESTS = Counter("twostep_http_requests", "HTTP requests answered", ["status"])
 
 
 @router.get("/healthz")
