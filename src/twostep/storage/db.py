@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from twostep.storage.sqlite_inline import connect_inline
 
 __all__ = ["Database", "Tx", "is_sqlite"]
 
@@ -52,15 +54,17 @@ def _create_engine(url: str, *, pool_size: int, echo: bool) -> AsyncEngine:
         return create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
         )
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        async_creator=connect_inline(make_url(url).database or "", SQLITE_BUSY_TIMEOUT_S),
+    )
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-    # The driver must not open transactions itself: _sqlite_begin_immediate does.
-    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     # WAL lets readers run beside the writer; NORMAL is durable across application crashes.
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -25,7 +25,7 @@ __all__ = [
 DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -82,7 +82,7 @@ async def get_environment(
 EnvDep = Annotated[EnvironmentRecord, Depends(get_environment)]
 
 
-def get_actor(request: Request, principal: PrincipalDep) -> Actor:
+async def get_actor(request: Request, principal: PrincipalDep) -> Actor:
     return Actor(f"apikey:{principal.key_id}", request.client.host if request.client else None)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from twostep.storage.db import Tx
@@ -26,18 +26,22 @@ class AuditEvent:
     details: dict[str, Any] | None = None
 
 
+_INSERT_EVENT = insert(audit_events)
+
+
 async def record_event(tx: Tx, event: AuditEvent) -> None:
     await tx.execute(
-        insert(audit_events).values(
-            at=event.at,
-            environment_id=event.environment_id,
-            actor=event.actor,
-            action=event.action,
-            user_id=event.user_id,
-            outcome=event.outcome,
-            ip=event.ip,
-            details=event.details,
-        )
+        _INSERT_EVENT,
+        {
+            "at": event.at,
+            "environment_id": event.environment_id,
+            "actor": event.actor,
+            "action": event.action,
+            "user_id": event.user_id,
+            "outcome": event.outcome,
+            "ip": event.ip,
+            "details": event.details,
+        },
     )
 
 
@@ -54,22 +58,33 @@ async def list_events(
     ]
 
 
-async def add_ip_failure(tx: Tx, ip: str, minute: int) -> int:
-    """Count a failure for ``ip`` in this minute; returns the minute's count so far."""
-    dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(ip_failures).values(ip=ip, minute=minute, count=1)
-    stmt = stmt.on_conflict_do_update(
+def _ip_upsert(dialect: Any) -> Any:
+    stmt = dialect.insert(ip_failures).values(
+        ip=bindparam("ip"), minute=bindparam("minute"), count=1
+    )
+    return stmt.on_conflict_do_update(
         index_elements=["ip", "minute"], set_={"count": ip_failures.c.count + 1}
     ).returning(ip_failures.c.count)
-    count = int((await tx.execute(stmt)).scalar_one())
+
+
+_IP_UPSERT = {"postgresql": _ip_upsert(postgresql), "sqlite": _ip_upsert(sqlite)}
+_IP_FORGET_OLD = delete(ip_failures).where(
+    ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute < bindparam("minute")
+)
+_IP_COUNT = select(ip_failures.c.count).where(
+    ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute == bindparam("minute")
+)
+
+
+async def add_ip_failure(tx: Tx, ip: str, minute: int) -> int:
+    """Count a failure for ``ip`` in this minute; returns the minute's count so far."""
+    params = {"ip": ip, "minute": minute}
+    count = int((await tx.execute(_IP_UPSERT[tx.dialect.name], params)).scalar_one())
     if count == 1:
         # First failure of a new minute: forget the old windows of this address.
-        await tx.execute(
-            delete(ip_failures).where(ip_failures.c.ip == ip, ip_failures.c.minute < minute)
-        )
+        await tx.execute(_IP_FORGET_OLD, params)
     return count
 
 
 async def ip_failure_count(tx: Tx, ip: str, minute: int) -> int:
-    stmt = select(ip_failures.c.count).where(ip_failures.c.ip == ip, ip_failures.c.minute == minute)
-    return int((await tx.execute(stmt)).scalar() or 0)
+    return int((await tx.execute(_IP_COUNT, {"ip": ip, "minute": minute})).scalar() or 0)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy import Double, bindparam, case, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.storage.db import Tx
@@ -81,16 +82,13 @@ async def get_authenticator(
     return None if row is None else _authenticator(row)
 
 
-async def load_verify_context(
-    tx: Tx, environment_id: str, user_id: str, client_id: str | None
-) -> VerifyContext | None:
-    """The user's authenticator for the application (default one if None); None if no such user."""
+def _verify_context_statement(by_client_id: bool) -> Any:
     app_match = (
-        applications.c.is_default.is_(True)
-        if client_id is None
-        else applications.c.client_id == client_id
+        applications.c.client_id == bindparam("client_id")
+        if by_client_id
+        else applications.c.is_default.is_(True)
     )
-    stmt = (
+    return (
         select(
             users.c.status.label("user_status"),
             environments.c.auth_config,
@@ -107,9 +105,22 @@ async def load_verify_context(
             (authenticators.c.user_id == users.c.id)
             & (authenticators.c.application_id == applications.c.id),
         )
-        .where(users.c.id == user_id, users.c.environment_id == environment_id)
+        .where(users.c.id == bindparam("user_id"), users.c.environment_id == bindparam("env_id"))
     )
-    row = (await tx.execute(stmt)).first()
+
+
+# Built once: this is the hot path of every code check.
+_VERIFY_CONTEXT = {False: _verify_context_statement(False), True: _verify_context_statement(True)}
+
+
+async def load_verify_context(
+    tx: Tx, environment_id: str, user_id: str, client_id: str | None
+) -> VerifyContext | None:
+    """The user's authenticator for the application (default one if None); None if no such user."""
+    params = {"user_id": user_id, "env_id": environment_id}
+    if client_id is not None:
+        params["client_id"] = client_id
+    row = (await tx.execute(_VERIFY_CONTEXT[client_id is not None], params)).first()
     if row is None:
         return None
     mapping = row._mapping
@@ -156,21 +167,52 @@ async def activate(tx: Tx, authenticator_id: str, *, step: int, now: float) -> b
     return (await tx.execute(stmt)).rowcount == 1
 
 
+_CLAIM_STEP = (
+    update(authenticators)
+    .where(
+        authenticators.c.id == bindparam("authenticator_id"),
+        authenticators.c.last_step < bindparam("step"),
+        authenticators.c.locked_until <= bindparam("now"),
+        authenticators.c.failures < bindparam("suspend_after"),
+    )
+    .values(last_step=bindparam("step"), failures=0)
+)
+
+
 async def claim_step(
     tx: Tx, authenticator_id: str, *, step: int, now: float, suspend_after: int
 ) -> bool:
     """Accept ``step`` once: raise the replay floor unless it is there, or locked; atomic."""
-    stmt = (
+    params = {
+        "authenticator_id": authenticator_id,
+        "step": step,
+        "now": now,
+        "suspend_after": suspend_after,
+    }
+    return (await tx.execute(_CLAIM_STEP, params)).rowcount == 1
+
+
+@lru_cache(maxsize=128)
+def _record_failure_statement(delays: tuple[tuple[int, int], ...], max_delay: int) -> Any:
+    new_failures = authenticators.c.failures + 1
+    now: Any = bindparam("now", type_=Double())
+    delay = case(
+        *[(new_failures == count, literal(seconds)) for count, seconds in delays],
+        (new_failures > delays[-1][0], literal(max_delay)),
+        else_=literal(0),
+    )
+    return (
         update(authenticators)
         .where(
-            authenticators.c.id == authenticator_id,
-            authenticators.c.last_step < step,
+            authenticators.c.id == bindparam("authenticator_id"),
             authenticators.c.locked_until <= now,
-            authenticators.c.failures < suspend_after,
         )
-        .values(last_step=step, failures=0)
+        .values(
+            failures=new_failures,
+            locked_until=case((delay > 0, now + delay), else_=authenticators.c.locked_until),
+        )
+        .returning(authenticators.c.failures)
     )
-    return (await tx.execute(stmt)).rowcount == 1
 
 
 async def record_failure(
@@ -187,20 +229,8 @@ async def record_failure(
     counts past the table lock for ``max_delay``. Returns the new failure count, or None when the
     authenticator was already locked (a concurrent failure locked it first).
     """
-    new_failures = authenticators.c.failures + 1
-    delay = case(
-        *[(new_failures == count, literal(seconds)) for count, seconds in delays],
-        (new_failures > delays[-1][0], literal(max_delay)),
-        else_=literal(0),
-    )
-    locked_until = case((delay > 0, now + delay), else_=authenticators.c.locked_until)
-    stmt = (
-        update(authenticators)
-        .where(authenticators.c.id == authenticator_id, authenticators.c.locked_until <= now)
-        .values(failures=new_failures, locked_until=locked_until)
-        .returning(authenticators.c.failures)
-    )
-    row = (await tx.execute(stmt)).first()
+    stmt = _record_failure_statement(tuple(delays), max_delay)
+    row = (await tx.execute(stmt, {"authenticator_id": authenticator_id, "now": now})).first()
     return None if row is None else int(row.failures)
 
 
