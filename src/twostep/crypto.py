@@ -190,6 +190,7 @@ class SecretBox:
         self._keyring = keyring
         self._path = path
         self._lock = threading.Lock()
+        self._file_stamp = self._stamp()
 
     @property
     def keyring(self) -> Keyring:
@@ -203,6 +204,10 @@ class SecretBox:
 
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> tuple[str, bytes]:
         """``(key_id, nonce + ciphertext)`` under the primary key; ``aad`` binds it to its row."""
+        # Another process may have rotated (and retired) keys: seal under the file's primary.
+        if self._path is not None and self._stamp() != self._file_stamp:
+            with self._lock:
+                self._reload()
         keyring = self._keyring
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(keyring.keys[keyring.primary]).encrypt(nonce, plaintext, aad)
@@ -231,11 +236,25 @@ class SecretBox:
             with self._lock:
                 key = self._keyring.keys.get(key_id)
                 if key is None:
-                    self._keyring = Keyring.load(self._path)
+                    self._reload()
                     key = self._keyring.keys.get(key_id)
         if key is None:
             raise SecretBoxError(f"unknown key id {key_id!r}")
         return key
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            info = self._path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def _reload(self) -> None:
+        assert self._path is not None
+        self._keyring = Keyring.load(self._path)
+        self._file_stamp = self._stamp()
 
 
 def hash_api_key(key: str) -> str:

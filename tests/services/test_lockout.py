@@ -15,10 +15,13 @@ from tests.services.support import (
 )
 from twostep.clock import FrozenClock
 from twostep.errors import InvalidCode, LockedOut, TotpNotEnrolled
+from twostep.otp import SUSPEND_AFTER
 from twostep.services import enrollment, recovery
 from twostep.services.accounts import get_user
 from twostep.services.runtime import Runtime
-from twostep.services.verification import verify_code
+from twostep.services.verification import Outcome, check_code, load_context, verify_code
+from twostep.storage import Tx
+from twostep.storage.repositories import authenticators as authenticators_repo
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
 
@@ -32,9 +35,7 @@ async def fail(rt: Runtime, clock: FrozenClock, env: EnvironmentRecord, phone: P
         await verify(rt, env, phone, phone.wrong_code(clock))
 
 
-async def locked_for(
-    rt: Runtime, clock: FrozenClock, env: EnvironmentRecord, phone: Phone
-) -> int:
+async def locked_for(rt: Runtime, clock: FrozenClock, env: EnvironmentRecord, phone: Phone) -> int:
     """Seconds of lock left, as the correct code's refusal reports them."""
     with pytest.raises(LockedOut) as refused:
         await verify(rt, env, phone, phone.code(clock, +1))
@@ -47,10 +48,8 @@ async def test_back_off_doubles_from_30_s_up_to_an_hour(
 ) -> None:
     env = await new_environment(runtime)
     phone = await enrolled_user(runtime, clock, env)
-    for _ in range(4):
+    for _ in range(5):  # the 5th (max_failures) is still evaluated, and locks for 30 s
         await fail(runtime, clock, env, phone)
-    # Four wrong codes lock nothing: the right one is still accepted... on a fresh user, below.
-    await fail(runtime, clock, env, phone)  # the 5th (max_failures) locks for 30 s
 
     seen = []
     for _ in range(9):
@@ -162,3 +161,30 @@ async def test_lockout_spares_other_applications_and_the_password(
     assert await runtime.passwords.verify_async(view.user.password_hash, PASSWORD)
     other_view = await get_user(runtime, env, phone.user_id, "crm")
     assert other_view.two_factor.enabled
+
+
+@pytest.mark.parametrize("attempt", ["wrong", "right"])
+async def test_attempt_overtaken_by_the_locking_failure_reports_the_lock(
+    runtime: Runtime, clock: FrozenClock, attempt: str
+) -> None:
+    """Two requests interleaved by hand: one reads the authenticator, the other locks it."""
+    env = await new_environment(runtime)
+    phone = await enrolled_user(runtime, clock, env)
+    for _ in range(4):
+        await fail(runtime, clock, env, phone)
+    async with runtime.db.transaction() as tx:
+        context, config = await load_context(tx, runtime, env, phone.user_id, None)
+    authenticator = context.authenticator
+    assert authenticator is not None
+    assert authenticator.failures == 4
+    await fail(runtime, clock, env, phone)  # the other request: the 5th failure, 30 s lock
+
+    async def claim(tx: Tx, step: int) -> bool:
+        return await authenticators_repo.claim_step(
+            tx, authenticator.id, step=step, now=clock.now(), suspend_after=SUSPEND_AFTER
+        )
+
+    code = phone.wrong_code(clock) if attempt == "wrong" else phone.code(clock, +1)
+    async with runtime.db.transaction() as tx:
+        verdict = await check_code(tx, runtime, authenticator, config, code, claim)
+    assert (verdict.outcome, verdict.retry_after) == (Outcome.LOCKED, 30)

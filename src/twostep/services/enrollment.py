@@ -13,8 +13,14 @@ from twostep.services.metrics import CODE_CHECKS
 from twostep.services.qr import qr_svg
 from twostep.services.recovery import issue_recovery_codes
 from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
-from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
-from twostep.services.verification import Outcome, check_code, load_context, raise_for
+from twostep.services.throttle import ensure_ip_allowed
+from twostep.services.verification import (
+    Outcome,
+    check_code,
+    check_ip_failure,
+    load_context,
+    raise_for,
+)
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators as repo
 from twostep.storage.repositories.applications import ApplicationRecord
@@ -126,11 +132,11 @@ async def confirm(
         async def claim(tx: Tx, step: int) -> bool:
             return await repo.activate(tx, authenticator.id, step=step, now=rt.clock.now())
 
-        verdict = await check_code(tx, rt, authenticator, config, code, claim)
+        verdict = await check_ip_failure(
+            tx, rt, actor, await check_code(tx, rt, authenticator, config, code, claim)
+        )
         if verdict.outcome is Outcome.ACCEPTED:
             codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
-        elif verdict.outcome is Outcome.INVALID:
-            await note_ip_failure(tx, rt, actor.ip)
         await audit(
             tx,
             rt,

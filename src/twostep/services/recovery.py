@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from twostep.crypto import hash_recovery_code
 from twostep.errors import (
+    LockedOut,
     RecoveryCodeInvalid,
     RecoveryCodeRateLimited,
     RecoveryCodesExhausted,
@@ -19,7 +22,7 @@ from twostep.services.verification import load_context
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators, recovery_codes
 from twostep.storage.repositories.organizations import EnvironmentRecord
-from twostep.storage.repositories.users import claim_recovery_window
+from twostep.storage.repositories.users import claim_recovery_window, get_user
 
 __all__ = ["issue_recovery_codes", "regenerate", "use_recovery_code"]
 
@@ -81,19 +84,24 @@ async def use_recovery_code(
             window_s = config.recovery_codes.once_per_hours * 3600
             if not await claim_recovery_window(tx, user_id, now=now, window_s=window_s):
                 # Raising rolls the consumption back: the code stays usable later.
+                user = await get_user(tx, env.id, user_id)
+                last_use = user.recovery_used_at if user and user.recovery_used_at else now
                 raise RecoveryCodeRateLimited(
-                    retry_after=window_s, hours=config.recovery_codes.once_per_hours
+                    retry_after=max(1, math.ceil(last_use + window_s - now)),
+                    hours=config.recovery_codes.once_per_hours,
                 )
             await authenticators.clear_failures(tx, authenticator.id)
             outcome = "ok"
             left -= 1
         else:
-            outcome = "invalid"
-            await note_ip_failure(tx, rt, actor.ip)
+            wait = await note_ip_failure(tx, rt, actor.ip)
+            outcome = "invalid" if wait is None else "throttled"
         await audit(tx, rt, actor, "recovery.use", outcome, environment_id=env.id, user_id=user_id)
     RECOVERY_USES.labels(outcome).inc()
     if outcome == "exhausted":
         raise RecoveryCodesExhausted()
     if outcome == "invalid":
         raise RecoveryCodeInvalid()
+    if outcome == "throttled":
+        raise LockedOut(retry_after=wait, seconds=wait)
     return left

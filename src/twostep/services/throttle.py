@@ -30,6 +30,16 @@ async def ensure_ip_allowed(tx: Tx, rt: Runtime, ip: str | None) -> None:
         raise LockedOut(retry_after=_retry_after(now), seconds=_retry_after(now))
 
 
-async def note_ip_failure(tx: Tx, rt: Runtime, ip: str | None) -> None:
-    if ip is not None:
-        await add_ip_failure(tx, ip, _minute(rt.clock.now()))
+async def note_ip_failure(tx: Tx, rt: Runtime, ip: str | None) -> int | None:
+    """Count a wrong guess; returns the seconds to wait when it went past the address's limit.
+
+    The check in ``ensure_ip_allowed`` reads before evaluating, so guesses racing in at once all
+    pass it; the increment here is atomic, and the caller answers those past the limit with the
+    lock instead of their result, so at most the limit of answers per minute tell anything.
+    """
+    if ip is None:
+        return None
+    now = rt.clock.now()
+    if await add_ip_failure(tx, ip, _minute(now)) > rt.settings.ip_failure_limit:
+        return _retry_after(now)
+    return None

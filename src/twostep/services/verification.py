@@ -20,7 +20,15 @@ from twostep.storage.repositories import authenticators as repo
 from twostep.storage.repositories.authenticators import AuthenticatorRecord, VerifyContext
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
-__all__ = ["Outcome", "Verdict", "check_code", "load_context", "raise_for", "verify_code"]
+__all__ = [
+    "Outcome",
+    "Verdict",
+    "check_code",
+    "check_ip_failure",
+    "load_context",
+    "raise_for",
+    "verify_code",
+]
 
 Claim = Callable[[Tx, int], Awaitable[bool]]
 
@@ -90,7 +98,7 @@ async def check_code(
     if match is not None and not match.replayed:
         if await claim(tx, match.step):
             return Verdict(Outcome.ACCEPTED, step=match.step)
-        return Verdict(Outcome.REUSED)
+        return await _after_lost_race(tx, authenticator.id, now)
     if match is not None:
         return Verdict(Outcome.REUSED)
     failures = await repo.record_failure(
@@ -101,10 +109,31 @@ async def check_code(
         max_delay=MAX_DELAY,
     )
     if failures is None:
-        return Verdict(Outcome.LOCKED, 1)
+        return await _after_lost_race(tx, authenticator.id, now)
     if is_suspended(failures):
         return Verdict(Outcome.SUSPENDED, MAX_DELAY)
     return Verdict(Outcome.INVALID)
+
+
+async def _after_lost_race(tx: Tx, authenticator_id: str, now: float) -> Verdict:
+    """A concurrent request changed the row after we read it: answer from its current state."""
+    current = await repo.get_authenticator_by_id(tx, authenticator_id)
+    if current is None:
+        return Verdict(Outcome.INVALID)
+    if is_suspended(current.failures):
+        return Verdict(Outcome.SUSPENDED, MAX_DELAY)
+    if current.locked_until > now:
+        return Verdict(Outcome.LOCKED, math.ceil(current.locked_until - now))
+    return Verdict(Outcome.REUSED)
+
+
+async def check_ip_failure(tx: Tx, rt: Runtime, actor: Actor, verdict: Verdict) -> Verdict:
+    """Count a wrong code against the caller's address; past its limit, answer with the lock."""
+    if verdict.outcome is Outcome.INVALID:
+        wait = await note_ip_failure(tx, rt, actor.ip)
+        if wait is not None:
+            return Verdict(Outcome.LOCKED, wait)
+    return verdict
 
 
 def raise_for(verdict: Verdict) -> None:
@@ -147,9 +176,9 @@ async def verify_code(
                 tx, authenticator.id, step=step, now=rt.clock.now(), suspend_after=SUSPEND_AFTER
             )
 
-        verdict = await check_code(tx, rt, authenticator, config, code, claim)
-        if verdict.outcome is Outcome.INVALID:
-            await note_ip_failure(tx, rt, actor.ip)
+        verdict = await check_ip_failure(
+            tx, rt, actor, await check_code(tx, rt, authenticator, config, code, claim)
+        )
         await audit(
             tx,
             rt,

@@ -82,6 +82,12 @@ async def get_authenticator(
     return None if row is None else _authenticator(row)
 
 
+async def get_authenticator_by_id(tx: Tx, authenticator_id: str) -> AuthenticatorRecord | None:
+    stmt = select(authenticators).where(authenticators.c.id == authenticator_id)
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else _authenticator(row)
+
+
 def _verify_context_statement(by_client_id: bool) -> Any:
     app_match = (
         applications.c.client_id == bindparam("client_id")
