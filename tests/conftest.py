@@ -92,5 +92,3 @@ def api(server: Server) -> Iterator[Api]:
     client = new_organization(server)[0]
     yield client
     client.close()
-
-

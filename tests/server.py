@@ -54,7 +54,10 @@ def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[s
 
 @contextmanager
 def running_server(
-    data_dir: Path, database_url: str | None = None, *, env: dict[str, str] | None = None,
+    data_dir: Path,
+    database_url: str | None = None,
+    *,
+    env: dict[str, str] | None = None,
     **extra: str,
 ) -> Iterator[Server]:
     """``twostep serve`` as a user runs it; stopped (and its logs kept) when the block ends."""
@@ -67,8 +70,9 @@ def running_server(
         process = subprocess.Popen(
             [str(TWOSTEP), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-    server = Server(f"http://127.0.0.1:{port}", env["TWOSTEP_ADMIN_API_KEY"], data_dir, log_path,
-                    env, process)
+    server = Server(
+        f"http://127.0.0.1:{port}", env["TWOSTEP_ADMIN_API_KEY"], data_dir, log_path, env, process
+    )
     try:
         _wait_healthy(server)
         yield server
@@ -128,12 +132,14 @@ class Api:
         return dict(response.json())
 
     def confirm(self, user_id: str, code: str, **params: str) -> httpx.Response:
-        return self.http.post(self.user_path(user_id, "/totp/confirm"), json={"code": code},
-                              params=params)
+        return self.http.post(
+            self.user_path(user_id, "/totp/confirm"), json={"code": code}, params=params
+        )
 
     def verify(self, user_id: str, code: str, **params: str) -> httpx.Response:
-        return self.http.post(self.user_path(user_id, "/totp/verify"), json={"code": code},
-                              params=params)
+        return self.http.post(
+            self.user_path(user_id, "/totp/verify"), json={"code": code}, params=params
+        )
 
     def patch_config(self, patch: dict[str, Any]) -> httpx.Response:
         return self.http.patch(f"/api/v1/org/{self.org}/auth-config", json=patch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from twostep.errors import NotFound
+from twostep.errors import NotFound, ValidationFailed
 from twostep.services.audit import audit
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
@@ -79,6 +79,14 @@ async def _summary(tx: Tx, user_id: str, app: ApplicationRecord) -> TwoFactorSum
     )
 
 
+_NO_IDENTIFIER = "A user needs an email, a username or a phone number."
+_NO_IDENTIFIER_ERROR = {
+    "loc": ["body"],
+    "msg": "email, username or phone required",
+    "type": "missing",
+}
+
+
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
     """Emails are matched case-insensitively, so they are stored lower-cased."""
     if values.get("email"):
@@ -97,6 +105,8 @@ async def _hash_password(rt: Runtime, values: dict[str, Any]) -> dict[str, Any]:
 async def create_user(
     rt: Runtime, actor: Actor, env: EnvironmentRecord, values: dict[str, Any]
 ) -> UserView:
+    if not (values.get("email") or values.get("username") or values.get("phone")):
+        raise ValidationFailed(_NO_IDENTIFIER, errors=[_NO_IDENTIFIER_ERROR])
     values = await _hash_password(rt, _clean(dict(values)))
     values.setdefault("status", "active")
     async with rt.db.transaction() as tx:
@@ -135,6 +145,8 @@ async def update_user(
         if values and not await repo.update_user(tx, env.id, user_id, values, rt.clock.now()):
             raise NotFound("Unknown user.")
         user = await require_user(tx, env, user_id)
+        if not (user.email or user.username or user.phone):
+            raise ValidationFailed(_NO_IDENTIFIER, errors=[_NO_IDENTIFIER_ERROR])
         await audit(tx, rt, actor, "user.update", "ok", environment_id=env.id, user_id=user_id)
         app = await require_application(tx, env, None)
         return UserView(user, await _summary(tx, user.id, app))

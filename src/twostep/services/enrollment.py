@@ -104,7 +104,8 @@ async def register(
         if status == "active":
             codes = await issue_recovery_codes(tx, rt, authenticator_id, config)
         await audit(tx, rt, actor, "totp.register", status, environment_id=env.id, user_id=user.id)
-    issuer = config.totp.issuer or env.organization_name
+    # ':' separates issuer and account in the key URI label, so a name cannot carry one.
+    issuer = config.totp.issuer or env.organization_name.replace(":", "").strip() or None
     uri = build_key_uri(KeyUri(secret, label or account_label(user), issuer, params))
     return Registration(authenticator_id, status, b32encode(secret), uri, qr_svg(uri), codes)
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twostep import __version__
@@ -14,7 +15,7 @@ from twostep.services.organizations import PrincipalCache
 from twostep.settings import Settings
 from twostep.web import ops
 from twostep.web.api import organizations, totp, users
-from twostep.web.problems import install_problem_handlers
+from twostep.web.problems import install_problem_handlers, problem_response
 from twostep.web.runtime_state import attach_runtime
 
 __all__ = ["create_app"]
@@ -47,7 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class BodyLimit:
-    """Refuse bodies over ``max_bytes`` with a 413 problem before anyone parses them."""
+    """Refuse bodies over ``max_bytes`` with a 413 problem before anyone parses them.
+
+    A declared Content-Length is checked up front; a chunked body is read (up to the limit)
+    before the app sees it, so that the refusal is ours and not a parse error downstream.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -58,35 +63,33 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(scope, receive, send)
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await _too_large(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        buffered: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await _too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(scope, receive, send)
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    from starlette.requests import Request
-
-    from twostep.web.problems import problem_response
-
     response = problem_response(
         Request(scope, receive),
         status=413,

@@ -23,6 +23,8 @@ __all__ = [
 ]
 
 DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+# Row ids are UUIDs and client ids are slugs: nothing else can name one.
+ID_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -32,13 +34,14 @@ async def get_runtime(request: Request) -> Runtime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 OrgPath = Annotated[str, Path(min_length=1, max_length=63, pattern=DOMAIN_PATTERN)]
-UserIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+UserIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 ApplicationQuery = Annotated[
     str | None,
     Query(
         alias="application",
         min_length=1,
         max_length=64,
+        pattern=ID_PATTERN,
         description="client_id of the application whose authenticator is meant",
     ),
 ]

@@ -90,6 +90,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    if status == 400:
+        # FastAPI's answer to a body it could not parse (bad or too deeply nested JSON).
+        return problem_response(
+            request,
+            status=422,
+            code="validation_error",
+            title="Validation error",
+            msgid="The request is not valid.",
+            errors=[{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}],
+        )
     return problem_response(
         request,
         status=status,

@@ -47,8 +47,14 @@ def iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat()
 
 
+# Printable text: no control characters (NUL included), which no name needs.
+PrintableName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
 class OrganizationCreate(_Body):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: PrintableName
     domain: Domain
     email_domains: list[EmailDomain] = Field(default_factory=list, max_length=50)
 

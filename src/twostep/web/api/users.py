@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from twostep.errors import ValidationFailed
 from twostep.services import accounts as svc
 from twostep.web.api.schemas import UserCreate, UserOut, UserPatch, UsersPage
 from twostep.web.deps import ActorDep, ApplicationQuery, EnvDep, RuntimeDep, UserIdPath
@@ -32,13 +31,6 @@ async def list_users(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_user(body: UserCreate, rt: RuntimeDep, env: EnvDep, actor: ActorDep) -> UserOut:
-    if not (body.email or body.username or body.phone):
-        raise ValidationFailed(
-            "A user needs an email, a username or a phone number.",
-            errors=[
-                {"loc": ["body"], "msg": "email, username or phone required", "type": "missing"}
-            ],
-        )
     return UserOut.of(await svc.create_user(rt, actor, env, body.model_dump(exclude_none=True)))
 
 
