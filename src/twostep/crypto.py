@@ -112,6 +112,11 @@ class Keyring:
                 keyring._write(path, exclusive=True)
         return cls.load(path)
 
+    def reload(self, path: Path) -> None:
+        """Take the file's keys in place, so every holder of this keyring sees a rotation."""
+        fresh = Keyring.load(path)
+        self._primary, self._keys, self.pepper = fresh.primary, dict(fresh.keys), fresh.pepper
+
     @property
     def primary(self) -> str:
         """The id of the key new ciphertexts are made with."""
@@ -194,7 +199,7 @@ class SecretBox:
 
     @property
     def keyring(self) -> Keyring:
-        """The keyring in use (replaced when the file is reloaded)."""
+        """The keyring in use (updated in place when the file is reloaded)."""
         return self._keyring
 
     @property
@@ -253,7 +258,7 @@ class SecretBox:
 
     def _reload(self) -> None:
         assert self._path is not None
-        self._keyring = Keyring.load(self._path)
+        self._keyring.reload(self._path)
         self._file_stamp = self._stamp()
 
 

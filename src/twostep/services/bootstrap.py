@@ -9,6 +9,7 @@ from twostep.services.accounts import create_user
 from twostep.services.organizations import create_organization, environment_for
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage.repositories import organizations as repo
+from twostep.storage.repositories.organizations import Principal
 
 __all__ = ["DemoSetup", "ensure_admin_key", "ensure_demo"]
 
@@ -59,8 +60,6 @@ async def ensure_demo(rt: Runtime) -> DemoSetup:
     created = await create_organization(
         rt, _CLI, name="Demo", domain=DEMO_DOMAIN, email_domains=["demo.test"]
     )
-    from twostep.storage.repositories.organizations import Principal
-
     env = await environment_for(rt, Principal("cli", None), DEMO_DOMAIN, "production")
     await create_user(
         rt, _CLI, env, {"email": DEMO_USER, "username": "demo", "password": DEMO_PASSWORD}

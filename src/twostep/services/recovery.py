@@ -10,7 +10,6 @@ from twostep.errors import (
     RecoveryCodeInvalid,
     RecoveryCodeRateLimited,
     RecoveryCodesExhausted,
-    TotpNotEnrolled,
 )
 from twostep.otp import new_recovery_codes, normalize_recovery_code
 from twostep.policy import AuthConfig
@@ -18,7 +17,7 @@ from twostep.services.audit import audit
 from twostep.services.metrics import RECOVERY_USES
 from twostep.services.runtime import Actor, Runtime
 from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
-from twostep.services.verification import load_context
+from twostep.services.verification import load_active
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators, recovery_codes
 from twostep.storage.repositories.organizations import EnvironmentRecord
@@ -46,10 +45,7 @@ async def regenerate(
     client_id: str | None = None,
 ) -> list[str]:
     async with rt.db.transaction() as tx:
-        context, config = await load_context(tx, rt, env, user_id, client_id)
-        authenticator = context.authenticator
-        if authenticator is None or authenticator.status != "active":
-            raise TotpNotEnrolled()
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id)
         codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
         await audit(
             tx, rt, actor, "recovery.regenerate", "ok", environment_id=env.id, user_id=user_id
@@ -68,10 +64,7 @@ async def use_recovery_code(
 ) -> int:
     """Spend one recovery code; lifts a lockout. Returns how many are left."""
     async with rt.db.transaction() as tx:
-        context, config = await load_context(tx, rt, env, user_id, client_id)
-        authenticator = context.authenticator
-        if authenticator is None or authenticator.status != "active":
-            raise TotpNotEnrolled()
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id)
         await ensure_ip_allowed(tx, rt, actor.ip)
         now = rt.clock.now()
         left = await recovery_codes.count_unused(tx, authenticator.id)

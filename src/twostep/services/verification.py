@@ -25,6 +25,7 @@ __all__ = [
     "Verdict",
     "check_code",
     "check_ip_failure",
+    "load_active",
     "load_context",
     "raise_for",
     "verify_code",
@@ -58,6 +59,17 @@ async def load_context(
     config = config_of(context.auth_config)
     ensure_totp_enabled(rt.settings, config)
     return context, config
+
+
+async def load_active(
+    tx: Tx, rt: Runtime, env: EnvironmentRecord, user_id: str, client_id: str | None
+) -> tuple[AuthenticatorRecord, AuthConfig]:
+    """The user's ACTIVE authenticator (a pending one never satisfies a check) and the config."""
+    context, config = await load_context(tx, rt, env, user_id, client_id)
+    authenticator = context.authenticator
+    if authenticator is None or authenticator.status != "active":
+        raise TotpNotEnrolled()
+    return authenticator, config
 
 
 def secret_of(rt: Runtime, authenticator: AuthenticatorRecord) -> bytes:
@@ -165,10 +177,7 @@ async def verify_code(
 ) -> None:
     """Accept a code from the user's active authenticator once, or raise its problem."""
     async with rt.db.transaction() as tx:
-        context, config = await load_context(tx, rt, env, user_id, client_id)
-        authenticator = context.authenticator
-        if authenticator is None or authenticator.status != "active":
-            raise TotpNotEnrolled()
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id)
         await ensure_ip_allowed(tx, rt, actor.ip)
 
         async def claim(tx: Tx, step: int) -> bool:

@@ -53,23 +53,12 @@ class VerifyContext:
     auth_config: str
 
 
-def _authenticator(row: Any) -> AuthenticatorRecord:
-    return AuthenticatorRecord(
-        id=row.id,
-        user_id=row.user_id,
-        application_id=row.application_id,
-        status=row.status,
-        key_id=row.key_id,
-        secret_ciphertext=bytes(row.secret_ciphertext),
-        algorithm=row.algorithm,
-        digits=row.digits,
-        period=row.period,
-        last_step=row.last_step,
-        failures=row.failures,
-        locked_until=row.locked_until,
-        created_at=row.created_at,
-        activated_at=row.activated_at,
-    )
+def _authenticator(row: Any, prefix: str = "") -> AuthenticatorRecord:
+    """A record from a result row whose authenticator columns may carry a label prefix."""
+    values = row._mapping
+    fields = {c.name: values[f"{prefix}{c.name}"] for c in authenticators.c}
+    fields["secret_ciphertext"] = bytes(fields["secret_ciphertext"])
+    return AuthenticatorRecord(**fields)
 
 
 async def get_authenticator(
@@ -130,16 +119,8 @@ async def load_verify_context(
     if row is None:
         return None
     mapping = row._mapping
-    authenticator = None
-    if mapping["a_id"] is not None:
-        fields = {c.name: mapping[f"a_{c.name}"] for c in authenticators.c}
-        authenticator = _authenticator(_Row(fields))
+    authenticator = _authenticator(row, "a_") if mapping["a_id"] is not None else None
     return VerifyContext(authenticator, mapping["user_status"], mapping["auth_config"])
-
-
-class _Row:
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.__dict__.update(fields)
 
 
 async def insert_authenticator(tx: Tx, values: dict[str, Any]) -> bool:
