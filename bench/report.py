@@ -1,9 +1,9 @@
 """Collect the benchmark rows (JSON lines) and print the one comparison table.
 
-    python bench/report.py add-wrk RAW SERVER MODE CONN WRK_OUTPUT   (bench/verify.lua output)
-    python bench/report.py add-pi RAW MODE CONN SUMMARY_FILE         (the peer's bench.sh line)
-    python bench/report.py unavailable RAW SERVER REASON
-    python bench/report.py table RAW --out FILE [--meta TEXT ...]
+python bench/report.py add-wrk RAW SERVER MODE CONN WRK_OUTPUT   (bench/verify.lua output)
+python bench/report.py add-pi RAW MODE CONN SUMMARY_FILE         (the peer's bench.sh line)
+python bench/report.py unavailable RAW SERVER REASON
+python bench/report.py table RAW --out FILE [--meta TEXT ...]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class Row:
     other: int = 0
     non2xx: int = 0
     sock_errors: int = 0
+    server_cores: float = 0.0
+    machine_busy_pct: float = 0.0
     other_statuses: str = ""
     first_other: str = ""
     note: str = ""
@@ -106,10 +108,25 @@ def parse_wrk(server: str, mode: str, conn: int, text: str) -> Row:
     return row
 
 
+def rescale_cpu(row: Row, wall: float) -> None:
+    """Refer CPU readings taken over ``wall`` seconds to the run's active ``secs``.
+
+    wrk always lasts its full -d; a run that used up its prepared codes earlier left the
+    server idle for the rest, so its CPU time belongs to the active part. The machine share
+    is then an estimate (other processes kept running in the idle tail).
+    """
+    if wall <= 0 or row.secs <= 0 or row.secs >= 0.95 * wall:
+        return
+    row.server_cores = round(row.server_cores * wall / row.secs, 2)
+    row.machine_busy_pct = min(100.0, round(row.machine_busy_pct * wall / row.secs))
+    row.note = "cpu-rescaled"
+
+
 PI_LINE = re.compile(
     r"c=(?P<conn>\d+): (?P<rps>[\d.]+) req/s p50 (?P<p50>[\d.]+) ms p99 (?P<p99>[\d.]+) ms .*?"
     r"accept (?P<accept>\d+) reject (?P<reject>\d+) non200 (?P<non200>\d+) "
-    r"errs c/r/w/t (?P<errs>[\d/]+);.*, (?P<secs>[\d.]+)s\)"
+    r"errs c/r/w/t (?P<errs>[\d/]+); server (?P<cores>[\d.]+) cores.*?"
+    r"machine busy (?P<busy>[\d.]+)%.*, (?P<secs>[\d.]+)s\)"
 )
 
 
@@ -134,6 +151,8 @@ def parse_pi(mode: str, conn: int, text: str) -> Row:
         other=non200,
         non2xx=non200,
         sock_errors=sum(int(x) for x in g["errs"].split("/")),
+        server_cores=float(g["cores"]),
+        machine_busy_pct=float(g["busy"]),
     )
 
 
@@ -151,8 +170,9 @@ def table(res: Results, conns: list[int]) -> list[str]:
     """Markdown table, grouped by (mode, connections) so the three servers sit together."""
     lines = [
         "| mode | conn | server | req/s | p50 ms | p99 ms | replies | as expected "
-        "| 429 | non-2xx | sock err | Twostep/privacyIDEA | Twostep/ceiling |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| 429 | non-2xx | sock err | server cores | machine busy "
+        "| Twostep/privacyIDEA | Twostep/ceiling |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode in MODES:
         for conn in conns:
@@ -161,28 +181,33 @@ def table(res: Results, conns: list[int]) -> list[str]:
                 head = f"| {MODES[mode]} | {conn} | {label} |"
                 if row is None:
                     why = "not available" if server in res.missing else "not run"
-                    lines.append(head + f" {why} |" + " |" * 9)
+                    lines.append(head + f" {why} |" + " |" * 11)
                     continue
+                approx = "≤ " if row.note == "cpu-rescaled" else ""
                 ts = res.find("twostep", mode, conn)
                 pi = res.find("privacyidea", mode, conn)
                 ceil = res.find("ceiling", mode, conn)
                 ratios = (
-                    f" {ratio(ts, pi)} | {ratio(ts, ceil)} |"
-                    if server == "twostep"
-                    else " | |"
+                    f" {ratio(ts, pi)} | {ratio(ts, ceil)} |" if server == "twostep" else " | |"
                 )
                 lines.append(
                     head
                     + f" {fmt(row.rps)} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {row.replies}"
-                    + f" | {row.as_expected} | {row.locked} | {row.non2xx} | {row.sock_errors} |"
+                    + f" | {row.as_expected} | {row.locked} | {row.non2xx} | {row.sock_errors}"
+                    + f" | {row.server_cores:.2f} | {approx}{row.machine_busy_pct:.0f} % |"
                     + ratios
                 )
     return lines
 
 
-def notes(res: Results) -> list[str]:
+def notes(res: Results, duration: float) -> list[str]:
     out = [f"- {SERVERS[s]}: not available ({why})" for s, why in res.missing.items()]
     for row in res.rows:
+        if duration and row.secs < 0.9 * duration and row.mode == "valid":
+            out.append(
+                f"- {SERVERS[row.server]} {MODES[row.mode]} c={row.conn}: the prepared fresh "
+                f"codes ({row.replies}) were used up after {row.secs:.1f} s of {duration:.0f} s"
+            )
         odd = row.replies - row.as_expected - row.locked
         if odd > 0:
             parts = [
@@ -209,16 +234,19 @@ LEGEND = [
     '200 `{"valid": false}`, privacyIDEA: 200 REJECT); valid-code runs count acceptances.',
     "- 429: Twostep lockouts (fast path, the code is not evaluated); non-2xx includes "
     "Twostep's 400 answers to wrong codes; sock err: wrk connect/read/write errors + timeouts.",
+    "- server cores: CPU time of the server's processes / wall time of the run; machine "
+    "busy: share of both cores in use (wrk and anything else on the machine included); "
+    "for a run that ended early both refer to its active part (≤: an upper bound).",
     "- ratios: req/s of Twostep divided by req/s of the other server in the same mode and "
     "connection count.",
 ]
 
 
-def cmd_table(raw: Path, out: Path, meta: list[str], conns: list[int]) -> None:
+def cmd_table(raw: Path, out: Path, meta: list[str], conns: list[int], duration: float) -> None:
     res = Results.load(raw)
     found = sorted({r.conn for r in res.rows})
     body = table(res, conns or found or [16, 64])
-    extra = notes(res)
+    extra = notes(res, duration)
     text = [*(f"{m}  " for m in meta), "", *body, *LEGEND]
     if extra:
         text += ["", "Notes:", *extra]
@@ -238,6 +266,9 @@ def main(argv: list[str]) -> int:
     w.add_argument("mode", choices=list(MODES))
     w.add_argument("conn", type=int)
     w.add_argument("output", type=Path)
+    w.add_argument("--server-cores", type=float, default=0.0)
+    w.add_argument("--machine-busy", type=float, default=0.0)
+    w.add_argument("--wall", type=float, default=0.0, help="seconds the CPU readings span")
     p = sub.add_parser("add-pi")
     p.add_argument("raw", type=Path)
     p.add_argument("mode", choices=list(MODES))
@@ -252,18 +283,21 @@ def main(argv: list[str]) -> int:
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--meta", action="append", default=[])
     t.add_argument("--conns", default="")
+    t.add_argument("--duration", type=float, default=0.0)
     args = parser.parse_args(argv)
     try:
         if args.command == "add-wrk":
             row = parse_wrk(args.server, args.mode, args.conn, args.output.read_text())
+            row.server_cores, row.machine_busy_pct = args.server_cores, args.machine_busy
+            rescale_cpu(row, args.wall)
             append(args.raw, asdict(row))
         elif args.command == "add-pi":
             append(args.raw, asdict(parse_pi(args.mode, args.conn, args.output.read_text())))
         elif args.command == "unavailable":
-            append(args.raw, {"server": args.server, "unavailable": args.reason})
+            append(args.raw, {"server": args.server, "unavailable": args.reason.strip()})
         else:
             conns = [int(c) for c in args.conns.split()]
-            cmd_table(args.raw, args.out, args.meta, conns)
+            cmd_table(args.raw, args.out, args.meta, conns, args.duration)
     except (OSError, ValueError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 1

@@ -10,9 +10,10 @@ id, the Base32 secret and the newest step sent so far (``hw``): a step once acce
 never accepted again, nor an older one.
 
 ``requests wrong`` writes one request per user with a code that matches no step near now.
-``requests valid`` writes, for every user, the codes of the current and the next step that
-are newer than ``hw`` (``valid_future_tokens`` = 1 accepts the next one), current steps
-first, and moves ``hw`` on; the run walks this list once.
+``requests valid`` writes, for every user, the codes of the steps still accepted during
+the coming run (default window: one past, the current and one future step) that are newer
+than ``hw``, one round per step, oldest first, and moves ``hw`` on; the run walks this list
+once. With fewer than ``--min`` fresh codes it first waits for the next step (at most 30 s).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from otpcodes import b32decode, current_step, hotp, wrong_code
+from otpcodes import PERIOD, b32decode, current_step, hotp, wrong_code
 
 ORG = "bench"
 CONCURRENCY = 16
@@ -135,8 +136,10 @@ async def seed_user(client: httpx.AsyncClient, key: str, n: int) -> BenchUser:
     return BenchUser(id=user_id, secret=secret, hw=step)
 
 
-async def seed(base_url: str, admin_key: str, users: int, state_path: Path) -> None:
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+async def seed(
+    base_url: str, admin_key: str, users: int, state_path: Path, concurrency: int = CONCURRENCY
+) -> None:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
         key = await create_org(client, admin_key)
         await call(
@@ -147,7 +150,7 @@ async def seed(base_url: str, admin_key: str, users: int, state_path: Path) -> N
             200,
             {"totp": {"max_failures": 100}},
         )
-        gate = asyncio.Semaphore(CONCURRENCY)
+        gate = asyncio.Semaphore(concurrency)
 
         async def one(n: int) -> BenchUser:
             async with gate:
@@ -171,27 +174,51 @@ def wrong_lines(state: State) -> list[str]:
     return lines
 
 
-def valid_lines(state: State) -> list[str]:
-    """Fresh codes: steps now and now+1 newer than each user's hw, all 'now' ones first."""
-    step = current_step()
-    rounds: list[list[str]] = [[], []]
-    for u in state.users:
-        key = b32decode(u.secret)
-        for r, s in enumerate((step, step + 1)):
+PAST_ROUND_MIN_LEFT_S = 15.0
+
+
+def valid_steps(now: float) -> list[int]:
+    """Steps whose codes stay accepted through a run that starts at ``now``, oldest first.
+
+    The default window is the current step, one past and one future step. The past step is
+    offered only early in a step: its round goes first and must be done before the step ends.
+    """
+    step = current_step(now)
+    left = PERIOD - now % PERIOD
+    return ([step - 1] if left >= PAST_ROUND_MIN_LEFT_S else []) + [step, step + 1]
+
+
+def valid_lines(state: State, steps: list[int]) -> list[str]:
+    """One round per step (every user whose hw is older), rounds in step order."""
+    lines = []
+    for s in steps:
+        for u in state.users:
             if s > u.hw:
-                rounds[r].append(f"{verify_path(u.id)}\t{json.dumps({'code': hotp(key, s)})}")
-        u.hw = max(u.hw, step + 1)
-    return rounds[0] + rounds[1]
+                code = hotp(b32decode(u.secret), s)
+                lines.append(f"{verify_path(u.id)}\t{json.dumps({'code': code})}")
+    return lines
 
 
-def write_requests(mode: str, state_path: Path, out: Path) -> None:
+def write_requests(mode: str, state_path: Path, out: Path, minimum: int) -> None:
+    """Write the request file; valid codes wait for the next step if fewer than ``minimum``."""
     state = State.load(state_path)
-    lines = wrong_lines(state) if mode == "wrong" else valid_lines(state)
+    if mode == "wrong":
+        lines = wrong_lines(state)
+    else:
+        steps = valid_steps(time.time())
+        lines = valid_lines(state, steps)
+        if len(lines) < minimum:
+            left = PERIOD - time.time() % PERIOD
+            print(f"twostep: {len(lines)} fresh codes now, waiting {left:.0f} s for a new step")
+            time.sleep(left + 0.3)
+            steps = valid_steps(time.time())
+            lines = valid_lines(state, steps)
+        for u in state.users:
+            u.hw = max(u.hw, steps[-1])
+        state.save(state_path)
     if not lines:
         sys.exit("twostep: no fresh valid code left for any user")
     out.write_text("\n".join(lines) + "\n")
-    if mode == "valid":
-        state.save(state_path)
     print(f"twostep: wrote {len(lines)} {mode} requests to {out}")
 
 
@@ -201,21 +228,25 @@ def main(argv: list[str]) -> int:
     s = sub.add_parser("seed", help="create the organization and the users")
     s.add_argument("--base-url", required=True)
     s.add_argument("--admin-key", required=True)
-    s.add_argument("--users", type=int, default=4000)
+    s.add_argument("--users", type=int, default=5000)
     s.add_argument("--state", type=Path, required=True)
+    s.add_argument("--concurrency", type=int, default=CONCURRENCY)
     r = sub.add_parser("requests", help="write a wrk request file")
     r.add_argument("mode", choices=["wrong", "valid"])
     r.add_argument("--state", type=Path, required=True)
     r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--min", type=int, default=0, help="valid: wait for a new step below this")
     args = parser.parse_args(argv)
     if args.command == "seed":
         try:
-            asyncio.run(seed(args.base_url, args.admin_key, args.users, args.state))
+            asyncio.run(
+                seed(args.base_url, args.admin_key, args.users, args.state, args.concurrency)
+            )
         except (SeedError, httpx.HTTPError) as exc:
             print(f"twostep: seeding failed: {exc}", file=sys.stderr)
             return 1
     else:
-        write_requests(args.mode, args.state, args.out)
+        write_requests(args.mode, args.state, args.out, args.min)
     return 0
 
 

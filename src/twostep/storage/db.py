@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from twostep.storage.sqlite_inline import connect_inline
+from twostep.storage.sqlite_inline import BEGIN_IMMEDIATE, connect_inline
 
 __all__ = ["Database", "Tx", "is_sqlite"]
 
@@ -77,4 +77,4 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
 def _sqlite_begin_immediate(conn: Connection) -> None:
     # A deferred transaction that reads and then writes fails with SQLITE_BUSY_SNAPSHOT when
     # another process wrote in between; taking the write lock up front makes it wait instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql(BEGIN_IMMEDIATE)
