@@ -13,7 +13,6 @@ from twostep.services.metrics import CODE_CHECKS
 from twostep.services.qr import qr_svg
 from twostep.services.recovery import issue_recovery_codes
 from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
-from twostep.services.throttle import ensure_ip_allowed
 from twostep.services.verification import (
     Outcome,
     check_code,
@@ -122,13 +121,12 @@ async def confirm(
     """Activate a pending authenticator with its first valid code; returns the recovery codes."""
     codes: list[str] = []
     async with rt.db.transaction() as tx:
-        context, config = await load_context(tx, rt, env, user_id, client_id)
+        context, config = await load_context(tx, rt, env, user_id, client_id, actor.ip)
         authenticator = context.authenticator
         if authenticator is None:
             raise TotpNotEnrolled()
         if authenticator.status == "active":
             raise TotpAlreadyEnrolled()
-        await ensure_ip_allowed(tx, rt, actor.ip)
 
         async def claim(tx: Tx, step: int) -> bool:
             return await repo.activate(tx, authenticator.id, step=step, now=rt.clock.now())

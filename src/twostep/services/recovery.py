@@ -16,7 +16,7 @@ from twostep.policy import AuthConfig
 from twostep.services.audit import audit
 from twostep.services.metrics import RECOVERY_USES
 from twostep.services.runtime import Actor, Runtime
-from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
+from twostep.services.throttle import note_ip_failure
 from twostep.services.verification import load_active
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators, recovery_codes
@@ -64,8 +64,7 @@ async def use_recovery_code(
 ) -> int:
     """Spend one recovery code; lifts a lockout. Returns how many are left."""
     async with rt.db.transaction() as tx:
-        authenticator, config = await load_active(tx, rt, env, user_id, client_id)
-        await ensure_ip_allowed(tx, rt, actor.ip)
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id, actor.ip)
         now = rt.clock.now()
         left = await recovery_codes.count_unused(tx, authenticator.id)
         canonical = normalize_recovery_code(code)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from twostep.errors import LockedOut
 from twostep.services.runtime import Runtime
 from twostep.storage import Tx
-from twostep.storage.repositories.audit import add_ip_failure, ip_failure_count
+from twostep.storage.repositories.audit import add_ip_failure
 
-__all__ = ["ensure_ip_allowed", "note_ip_failure"]
+__all__ = ["current_minute", "note_ip_failure", "refuse_if_over_limit"]
 
 _WINDOW_S = 60
 
@@ -21,19 +21,21 @@ def _retry_after(now: float) -> int:
     return max(1, _WINDOW_S - int(now % _WINDOW_S))
 
 
-async def ensure_ip_allowed(tx: Tx, rt: Runtime, ip: str | None) -> None:
+def refuse_if_over_limit(rt: Runtime, failures: int) -> None:
     """Refuse an attempt, without evaluating it, once the address used up its minute."""
-    if ip is None:
-        return
-    now = rt.clock.now()
-    if await ip_failure_count(tx, ip, _minute(now)) >= rt.settings.ip_failure_limit:
-        raise LockedOut(retry_after=_retry_after(now), seconds=_retry_after(now))
+    if failures >= rt.settings.ip_failure_limit:
+        wait = _retry_after(rt.clock.now())
+        raise LockedOut(retry_after=wait, seconds=wait)
+
+
+def current_minute(rt: Runtime) -> int:
+    return _minute(rt.clock.now())
 
 
 async def note_ip_failure(tx: Tx, rt: Runtime, ip: str | None) -> int | None:
     """Count a wrong guess; returns the seconds to wait when it went past the address's limit.
 
-    The check in ``ensure_ip_allowed`` reads before evaluating, so guesses racing in at once all
+    The check in ``refuse_if_over_limit`` reads before evaluating, so guesses racing in at once all
     pass it; the increment here is atomic, and the caller answers those past the limit with the
     lock instead of their result, so at most the limit of answers per minute tell anything.
     """

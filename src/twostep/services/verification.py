@@ -14,7 +14,7 @@ from twostep.policy import AuthConfig
 from twostep.services.audit import audit
 from twostep.services.metrics import CODE_CHECKS
 from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
-from twostep.services.throttle import ensure_ip_allowed, note_ip_failure
+from twostep.services.throttle import current_minute, note_ip_failure, refuse_if_over_limit
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators as repo
 from twostep.storage.repositories.authenticators import AuthenticatorRecord, VerifyContext
@@ -50,22 +50,37 @@ class Verdict:
 
 
 async def load_context(
-    tx: Tx, rt: Runtime, env: EnvironmentRecord, user_id: str, client_id: str | None
+    tx: Tx,
+    rt: Runtime,
+    env: EnvironmentRecord,
+    user_id: str,
+    client_id: str | None,
+    ip: str | None = None,
 ) -> tuple[VerifyContext, AuthConfig]:
-    """The user's authenticator and the environment's config; TOTP must be switched on."""
-    context = await repo.load_verify_context(tx, env.id, user_id, client_id)
+    """The user's authenticator and the environment's config; TOTP must be switched on, and
+    an address (when given) must not have used up its guesses for the minute."""
+    context = await repo.load_verify_context(
+        tx, env.id, user_id, client_id, ip=ip, minute=current_minute(rt)
+    )
     if context is None:
         raise NotFound("Unknown user or application.")
     config = config_of(context.auth_config)
     ensure_totp_enabled(rt.settings, config)
+    if ip is not None:
+        refuse_if_over_limit(rt, context.ip_failures)
     return context, config
 
 
 async def load_active(
-    tx: Tx, rt: Runtime, env: EnvironmentRecord, user_id: str, client_id: str | None
+    tx: Tx,
+    rt: Runtime,
+    env: EnvironmentRecord,
+    user_id: str,
+    client_id: str | None,
+    ip: str | None = None,
 ) -> tuple[AuthenticatorRecord, AuthConfig]:
     """The user's ACTIVE authenticator (a pending one never satisfies a check) and the config."""
-    context, config = await load_context(tx, rt, env, user_id, client_id)
+    context, config = await load_context(tx, rt, env, user_id, client_id, ip)
     authenticator = context.authenticator
     if authenticator is None or authenticator.status != "active":
         raise TotpNotEnrolled()
@@ -177,8 +192,7 @@ async def verify_code(
 ) -> None:
     """Accept a code from the user's active authenticator once, or raise its problem."""
     async with rt.db.transaction() as tx:
-        authenticator, config = await load_active(tx, rt, env, user_id, client_id)
-        await ensure_ip_allowed(tx, rt, actor.ip)
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id, actor.ip)
 
         async def claim(tx: Tx, step: int) -> bool:
             return await repo.claim_step(

@@ -1,23 +1,46 @@
-"""The async engine and the unit of work: one transaction per service call."""
+"""The engines and the unit of work: one transaction per service call.
+
+PostgreSQL is reached through SQLAlchemy's async engine (asyncpg). SQLite is different: its
+calls are short, local and serialized by the database anyway, and running each statement through
+the async adapter (a greenlet switch and, with aiosqlite, a thread hop per call) costs many times
+what SQLite needs. So the SQLite unit of work runs a plain synchronous connection inline on the
+event loop, behind the same ``Tx`` interface; only the wait for another process's write lock
+yields to the loop (``BEGIN IMMEDIATE`` is retried with ``asyncio.sleep``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
 
-from sqlalchemy import event, make_url
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
-
-from twostep.storage.sqlite_inline import BEGIN_IMMEDIATE, connect_inline
+from sqlalchemy.sql import Executable
 
 __all__ = ["Database", "Tx", "is_sqlite"]
 
-Tx = AsyncConnection
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_FIRST_PAUSE_S = 0.0002
+_MAX_PAUSE_S = 0.005
 
-SQLITE_BUSY_TIMEOUT_S = 30
+
+class Tx(Protocol):
+    """What repositories see of a unit of work: statements, savepoints and the dialect."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None, /
+    ) -> CursorResult[Any]: ...
+
+    def begin_nested(self) -> AbstractAsyncContextManager[Any]: ...
 
 
 def is_sqlite(url: str) -> bool:
@@ -29,52 +52,123 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
-        self.engine: AsyncEngine = _create_engine(url, pool_size=pool_size, echo=echo)
+        self._sqlite = _SqliteStore(url, echo=echo) if is_sqlite(url) else None
+        self._async: AsyncEngine | None = (
+            None
+            if self._sqlite
+            else create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+            )
+        )
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return "sqlite" if self._sqlite else "postgresql"
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """Commit when the block ends, roll back when it raises; repositories never commit."""
-        async with self.engine.begin() as conn:
+        if self._sqlite is not None:
+            async with self._sqlite.transaction() as tx:
+                yield tx
+            return
+        assert self._async is not None
+        async with self._async.begin() as conn:
             yield conn
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.exec_driver_sql("SELECT 1")
+        async with self.transaction() as tx:
+            await tx.execute(_SELECT_ONE)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.engine.dispose()
+        if self._async is not None:
+            await self._async.dispose()
 
 
-def _create_engine(url: str, *, pool_size: int, echo: bool) -> AsyncEngine:
-    if not is_sqlite(url):
-        return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+class _SqliteTx:
+    """A synchronous connection behind the async ``Tx`` interface; every call runs inline."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._connection.dialect
+
+    async def execute(self, statement: Executable, parameters: Any = None, /) -> CursorResult[Any]:
+        return self._connection.execute(statement, parameters)
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        with self._connection.begin_nested():
+            yield
+
+
+class _SqliteStore:
+    def __init__(self, url: str, *, echo: bool) -> None:
+        database = make_url(url).database or ""
+        self.engine: Engine = create_engine(
+            f"sqlite:///{database}",
+            echo=echo,
+            pool_size=1,
+            max_overflow=1,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
         )
-    engine = create_async_engine(
-        url,
-        echo=echo,
-        async_creator=connect_inline(make_url(url).database or "", SQLITE_BUSY_TIMEOUT_S),
-    )
-    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
-    event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
-    return engine
+        event.listen(self.engine, "connect", _sqlite_on_connect)
+        event.listen(self.engine, "begin", _sqlite_begin_immediate)
+        # One writer at a time anyway: taking turns inside the process keeps to one connection
+        # and leaves BEGIN IMMEDIATE to wait only for other processes.
+        self._turn = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._turn:
+            connection = await self._begin()
+            with connection:
+                try:
+                    yield _SqliteTx(connection)
+                except BaseException:
+                    connection.rollback()
+                    raise
+                connection.commit()
+
+    async def _begin(self) -> Connection:
+        """A connection in a BEGIN IMMEDIATE transaction, waiting (asynchronously) for the lock."""
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        pause = _FIRST_PAUSE_S
+        while True:
+            connection = self.engine.connect()
+            try:
+                connection.begin()
+                return connection
+            except OperationalError as exc:
+                connection.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _MAX_PAUSE_S)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    # The driver must not open transactions itself: _sqlite_begin_immediate does.
+    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     # WAL lets readers run beside the writer; NORMAL is durable across application crashes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    # From here on nothing waits inside SQLite (which would block the event loop): only
+    # BEGIN IMMEDIATE can meet another writer, and _SqliteStore._begin retries it.
+    cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()
 
 
 def _sqlite_begin_immediate(conn: Connection) -> None:
     # A deferred transaction that reads and then writes fails with SQLITE_BUSY_SNAPSHOT when
-    # another process wrote in between; taking the write lock up front makes it wait instead.
-    conn.exec_driver_sql(BEGIN_IMMEDIATE)
+    # another process wrote in between; taking the write lock up front avoids that.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_SELECT_ONE = text("SELECT 1")

@@ -27,6 +27,10 @@ async def upgrade(url: str, revision: str = "head") -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+        if engine.dialect.name == "sqlite":
+            # Persistent in the file: servers then find WAL on, and never need to switch it.
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     finally:
         await engine.dispose()
 

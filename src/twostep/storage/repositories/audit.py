@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from twostep.storage.db import Tx
 from twostep.storage.tables import audit_events, ip_failures
 
-__all__ = ["AuditEvent", "add_ip_failure", "ip_failure_count", "list_events", "record_event"]
+__all__ = ["AuditEvent", "add_ip_failure", "list_events", "record_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +71,6 @@ _IP_UPSERT = {"postgresql": _ip_upsert(postgresql), "sqlite": _ip_upsert(sqlite)
 _IP_FORGET_OLD = delete(ip_failures).where(
     ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute < bindparam("minute")
 )
-_IP_COUNT = select(ip_failures.c.count).where(
-    ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute == bindparam("minute")
-)
 
 
 async def add_ip_failure(tx: Tx, ip: str, minute: int) -> int:
@@ -84,7 +81,3 @@ async def add_ip_failure(tx: Tx, ip: str, minute: int) -> int:
         # First failure of a new minute: forget the old windows of this address.
         await tx.execute(_IP_FORGET_OLD, params)
     return count
-
-
-async def ip_failure_count(tx: Tx, ip: str, minute: int) -> int:
-    return int((await tx.execute(_IP_COUNT, {"ip": ip, "minute": minute})).scalar() or 0)

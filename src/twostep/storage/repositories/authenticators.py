@@ -10,7 +10,7 @@ from sqlalchemy import Double, bindparam, case, delete, insert, literal, select,
 from sqlalchemy.exc import IntegrityError
 
 from twostep.storage.db import Tx
-from twostep.storage.tables import applications, authenticators, environments, users
+from twostep.storage.tables import applications, authenticators, environments, ip_failures, users
 
 __all__ = [
     "AuthenticatorRecord",
@@ -51,6 +51,8 @@ class VerifyContext:
     authenticator: AuthenticatorRecord | None
     user_status: str
     auth_config: str
+    # Wrong guesses counted this minute against the caller's address (0 when none given).
+    ip_failures: int
 
 
 def _authenticator(row: Any, prefix: str = "") -> AuthenticatorRecord:
@@ -87,6 +89,10 @@ def _verify_context_statement(by_client_id: bool) -> Any:
         select(
             users.c.status.label("user_status"),
             environments.c.auth_config,
+            select(ip_failures.c.count)
+            .where(ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute == bindparam("minute"))
+            .scalar_subquery()
+            .label("ip_failures"),
             *[c.label(f"a_{c.name}") for c in authenticators.c],
         )
         .select_from(users)
@@ -109,10 +115,22 @@ _VERIFY_CONTEXT = {False: _verify_context_statement(False), True: _verify_contex
 
 
 async def load_verify_context(
-    tx: Tx, environment_id: str, user_id: str, client_id: str | None
+    tx: Tx,
+    environment_id: str,
+    user_id: str,
+    client_id: str | None,
+    *,
+    ip: str | None = None,
+    minute: int = 0,
 ) -> VerifyContext | None:
-    """The user's authenticator for the application (default one if None); None if no such user."""
-    params = {"user_id": user_id, "env_id": environment_id}
+    """The user's authenticator for the application (default one if None), the environment's
+    config and the address's failures this minute, in one query; None if no such user."""
+    params: dict[str, Any] = {
+        "user_id": user_id,
+        "env_id": environment_id,
+        "ip": ip or "",
+        "minute": minute,
+    }
     if client_id is not None:
         params["client_id"] = client_id
     row = (await tx.execute(_VERIFY_CONTEXT[client_id is not None], params)).first()
@@ -120,7 +138,12 @@ async def load_verify_context(
         return None
     mapping = row._mapping
     authenticator = _authenticator(row, "a_") if mapping["a_id"] is not None else None
-    return VerifyContext(authenticator, mapping["user_status"], mapping["auth_config"])
+    return VerifyContext(
+        authenticator,
+        mapping["user_status"],
+        mapping["auth_config"],
+        int(mapping["ip_failures"] or 0),
+    )
 
 
 async def insert_authenticator(tx: Tx, values: dict[str, Any]) -> bool:
