@@ -4,13 +4,17 @@ PostgreSQL is reached through SQLAlchemy's async engine (asyncpg). SQLite is dif
 calls are short, local and serialized by the database anyway, and running each statement through
 the async adapter (a greenlet switch and, with aiosqlite, a thread hop per call) costs many times
 what SQLite needs. So the SQLite unit of work runs a plain synchronous connection inline on the
-event loop, behind the same ``Tx`` interface; only the wait for another process's write lock
-yields to the loop (``BEGIN IMMEDIATE`` is retried with ``asyncio.sleep``).
+event loop, behind the same ``Tx`` interface. Writers of several server processes take turns
+through an advisory file lock (``flock``) beside the database, waited for in a worker thread, so
+the loop never blocks and no process spins on SQLite's busy state; ``BEGIN IMMEDIATE`` is still
+retried with ``asyncio.sleep`` for writers outside the servers (the CLI, migrations).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -82,7 +86,7 @@ class Database:
 
     async def dispose(self) -> None:
         if self._sqlite is not None:
-            self._sqlite.engine.dispose()
+            self._sqlite.close()
         if self._async is not None:
             await self._async.dispose()
 
@@ -118,21 +122,54 @@ class _SqliteStore:
         )
         event.listen(self.engine, "connect", _sqlite_on_connect)
         event.listen(self.engine, "begin", _sqlite_begin_immediate)
-        # One writer at a time anyway: taking turns inside the process keeps to one connection
-        # and leaves BEGIN IMMEDIATE to wait only for other processes.
+        # One writer at a time anyway: taking turns inside the process keeps to one connection,
+        # and the file lock makes the processes take turns without polling.
         self._turn = asyncio.Lock()
+        self._lock_path = f"{database}.writers"
+        self._lock_fd: int | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self._turn:
-            connection = await self._begin()
-            with connection:
-                try:
-                    yield _SqliteTx(connection)
-                except BaseException:
-                    connection.rollback()
-                    raise
-                connection.commit()
+            await self._take_file_lock()
+            try:
+                connection = await self._begin()
+                with connection:
+                    try:
+                        yield _SqliteTx(connection)
+                    except BaseException:
+                        connection.rollback()
+                        raise
+                    connection.commit()
+            finally:
+                fcntl.flock(self._file_lock(), fcntl.LOCK_UN)
+
+    def _file_lock(self) -> int:
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._lock_fd
+
+    async def _take_file_lock(self) -> None:
+        fd = self._file_lock()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waiter = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+        try:
+            await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            # The thread will get the lock whatever happens: wait for it, then give it back.
+            await waiter
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     async def _begin(self) -> Connection:
         """A connection in a BEGIN IMMEDIATE transaction, waiting (asynchronously) for the lock."""
