@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, status
 from twostep.services import organizations as svc
 from twostep.services.runtime import Actor
 from twostep.web.api.schemas import OrganizationCreate, OrganizationOut, iso
-from twostep.web.deps import ActorDep, AdminDep, EnvDep, OrgPath, PrincipalDep, RuntimeDep
+from twostep.web.deps import AdminDep, OrgPath, PrincipalDep, RuntimeDep, ScopeDep
 
 router = APIRouter(prefix="/api/v1", tags=["organizations"])
 
@@ -52,16 +52,14 @@ async def read_organization(
 
 
 @router.get("/org/{org}/auth-config", tags=["auth-config"])
-async def read_auth_config(rt: RuntimeDep, env: EnvDep) -> dict[str, Any]:
+async def read_auth_config(scope: ScopeDep) -> dict[str, Any]:
     """The environment's auth config, every field with its effective value (spec section 4)."""
-    return (await svc.get_auth_config(rt, env)).model_dump(mode="json")
+    return (await svc.get_auth_config(scope.rt, scope.env)).model_dump(mode="json")
 
 
 @router.patch("/org/{org}/auth-config", tags=["auth-config"])
 async def patch_auth_config(
-    rt: RuntimeDep,
-    env: EnvDep,
-    actor: ActorDep,
+    scope: ScopeDep,
     patch: Any = Body(
         ...,
         media_type="application/merge-patch+json",
@@ -69,4 +67,6 @@ async def patch_auth_config(
     ),
 ) -> dict[str, Any]:
     """Change it with a JSON merge patch (RFC 7396); ``null`` resets a field to its default."""
-    return (await svc.patch_auth_config(rt, actor, env, patch)).model_dump(mode="json")
+    return (await svc.patch_auth_config(scope.rt, scope.actor, scope.env, patch)).model_dump(
+        mode="json"
+    )

@@ -8,19 +8,18 @@ from fastapi import APIRouter, Query, Response, status
 
 from twostep.services import accounts as svc
 from twostep.web.api.schemas import UserCreate, UserOut, UserPatch, UsersPage
-from twostep.web.deps import ActorDep, ApplicationQuery, EnvDep, RuntimeDep, UserIdPath
+from twostep.web.deps import ApplicationQuery, ScopeDep, UserIdPath
 
 router = APIRouter(prefix="/api/v1/org/{org}/users", tags=["users"])
 
 
 @router.get("")
 async def list_users(
-    rt: RuntimeDep,
-    env: EnvDep,
+    scope: ScopeDep,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> UsersPage:
-    found = await svc.list_users(rt, env, page=page, per_page=per_page)
+    found = await svc.list_users(scope.rt, scope.env, page=page, per_page=per_page)
     return UsersPage(
         data=[UserOut.of(v) for v in found.data],
         page=found.page,
@@ -30,31 +29,28 @@ async def list_users(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_user(body: UserCreate, rt: RuntimeDep, env: EnvDep, actor: ActorDep) -> UserOut:
-    return UserOut.of(await svc.create_user(rt, actor, env, body.model_dump(exclude_none=True)))
+async def create_user(body: UserCreate, scope: ScopeDep) -> UserOut:
+    return UserOut.of(
+        await svc.create_user(scope.rt, scope.actor, scope.env, body.model_dump(exclude_none=True))
+    )
 
 
 @router.get("/{user_id}")
 async def read_user(
-    user_id: UserIdPath, rt: RuntimeDep, env: EnvDep, application: ApplicationQuery = None
+    user_id: UserIdPath, scope: ScopeDep, application: ApplicationQuery = None
 ) -> UserOut:
-    return UserOut.of(await svc.get_user(rt, env, user_id, application))
+    return UserOut.of(await svc.get_user(scope.rt, scope.env, user_id, application))
 
 
 @router.patch("/{user_id}")
-async def update_user(
-    user_id: UserIdPath, body: UserPatch, rt: RuntimeDep, env: EnvDep, actor: ActorDep
-) -> UserOut:
+async def update_user(user_id: UserIdPath, body: UserPatch, scope: ScopeDep) -> UserOut:
     values = body.model_dump(exclude_unset=True)
-    for required in ("status",):
-        if required in values and values[required] is None:
-            del values[required]
-    return UserOut.of(await svc.update_user(rt, actor, env, user_id, values))
+    if "status" in values and values["status"] is None:
+        del values["status"]  # a user always has a status: null leaves it as it is
+    return UserOut.of(await svc.update_user(scope.rt, scope.actor, scope.env, user_id, values))
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(
-    user_id: UserIdPath, rt: RuntimeDep, env: EnvDep, actor: ActorDep
-) -> Response:
-    await svc.delete_user(rt, actor, env, user_id)
+async def delete_user(user_id: UserIdPath, scope: ScopeDep) -> Response:
+    await svc.delete_user(scope.rt, scope.actor, scope.env, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
