@@ -6,21 +6,18 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-import uvicorn
 
 from twostep.otp import code_at, parse_key_uri
-from twostep.services import bootstrap
-from twostep.services.accounts import create_user
-from twostep.services.keys import rotate_keys
-from twostep.services.organizations import create_api_key, create_organization, environment_for
-from twostep.services.runtime import Actor, Runtime
 from twostep.settings import Settings
-from twostep.storage.migrate import upgrade
-from twostep.storage.repositories.organizations import Principal
-from twostep.wiring import build_runtime
+
+if TYPE_CHECKING:
+    from twostep.services.runtime import Runtime
+
+# The server's modules are imported inside the commands that need them, so that
+# `twostep code` (an authenticator for scripts) starts in a fraction of a second.
 
 __all__ = ["app", "main"]
 
@@ -38,12 +35,13 @@ app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(keys_app, name="keys")
 
-_CLI = Actor("cli")
 T = TypeVar("T")
 EnvOption = Annotated[str, typer.Option("--env", help="sandbox or production")]
 
 
 def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    from twostep.wiring import build_runtime
+
     async def run() -> T:
         runtime = build_runtime(Settings())
         try:
@@ -55,12 +53,16 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
 
 
 def _migrate(settings: Settings) -> None:
+    from twostep.storage.migrate import upgrade
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade(settings.resolved_database_url))
 
 
 def _announce_admin_key(settings: Settings) -> None:
-    key = _with_runtime(bootstrap.ensure_admin_key)
+    from twostep.services.bootstrap import ensure_admin_key
+
+    key = _with_runtime(ensure_admin_key)
     key_file = settings.data_dir / "admin-api-key"
     if key is not None:
         key_file.write_text(key + "\n")
@@ -75,6 +77,8 @@ def _announce_admin_key(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "twostep.web.app:create_app",
         factory=True,
@@ -110,6 +114,8 @@ def serve(
 @app.command()
 def demo() -> None:
     """Migrate, create the demo organization and user if absent, print how to start, and serve."""
+    from twostep.services import bootstrap
+
     settings = Settings()
     _migrate(settings)
     _announce_admin_key(settings)
@@ -144,10 +150,12 @@ def org_create(
     email_domain: Annotated[list[str] | None, typer.Option()] = None,
 ) -> None:
     """Create an organization and print its two API keys (shown once)."""
+    from twostep.services.organizations import create_organization
+    from twostep.services.runtime import Actor
 
     async def work(rt: Runtime) -> dict[str, str]:
         created = await create_organization(
-            rt, _CLI, name=name, domain=domain, email_domains=email_domain or []
+            rt, Actor("cli"), name=name, domain=domain, email_domains=email_domain or []
         )
         return created.api_keys
 
@@ -166,12 +174,16 @@ def user_create(
     ] = None,
 ) -> None:
     """Create a user and print its id."""
+    from twostep.services.accounts import create_user
+    from twostep.services.organizations import environment_for
+    from twostep.services.runtime import Actor
+    from twostep.storage.repositories.organizations import Principal
 
     async def work(rt: Runtime) -> str:
         environment = await environment_for(rt, Principal("cli", None), org, env)
         values = {"email": email, "username": username, "password": password}
         view = await create_user(
-            rt, _CLI, environment, {k: v for k, v in values.items() if v is not None}
+            rt, Actor("cli"), environment, {k: v for k, v in values.items() if v is not None}
         )
         return view.user.id
 
@@ -187,9 +199,11 @@ def apikey_create(
     label: Annotated[str, typer.Option()] = "cli",
 ) -> None:
     """Create an API key for an environment (or a server-admin key) and print it once."""
+    from twostep.services.organizations import create_api_key
+    from twostep.services.runtime import Actor
 
     async def work(rt: Runtime) -> str:
-        return await create_api_key(rt, _CLI, domain=org, environment=env, label=label)
+        return await create_api_key(rt, Actor("cli"), domain=org, environment=env, label=label)
 
     typer.echo(_with_runtime(work))
 
@@ -201,6 +215,8 @@ def keys_rotate(
     ] = False,
 ) -> None:
     """Seal every TOTP secret under a new key; running servers keep working throughout."""
+    from twostep.services.keys import rotate_keys
+
     report = _with_runtime(lambda rt: rotate_keys(rt, retire=retire))
     typer.echo(f"new key {report.new_key_id}: {report.rewrapped} secrets rewrapped")
     if report.retired:
