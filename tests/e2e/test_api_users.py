@@ -13,24 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.e2e.test_api_errors import assert_problem, enroll, totp_code, wrong_code
 from tests.server import Api, Server, new_organization
-
-SPEC_DEFAULTS = {
-    "totp": {
-        "active": True,
-        "issuer": None,
-        "algorithm": "SHA1",
-        "digits": 6,
-        "period": 30,
-        "valid_past_tokens": 1,
-        "valid_future_tokens": 1,
-        "confirm_enrollment": True,
-        "enforce": False,
-        "max_failures": 5,
-    },
-    "recovery_codes": {"count": 5, "once_per_hours": 24},
-    "delivery": {"webhook": None},
-    "lock": {"enabled": False},
-}
+from tests.test_policy import SPEC_DEFAULTS
 
 
 def oathtool(secret: str, *options: str) -> str:
