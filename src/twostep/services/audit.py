@@ -6,9 +6,10 @@ from typing import Any
 
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
-from twostep.storage.repositories.audit import AuditEvent, record_event
+from twostep.storage.repositories.audit import AuditEvent, list_events, record_event
+from twostep.storage.repositories.organizations import EnvironmentRecord
 
-__all__ = ["audit"]
+__all__ = ["audit", "list_audit"]
 
 
 async def audit(
@@ -33,3 +34,11 @@ async def audit(
         details=details,
     )
     await record_event(tx, event)
+
+
+async def list_audit(
+    rt: Runtime, env: EnvironmentRecord, *, user_id: str | None, limit: int
+) -> list[AuditEvent]:
+    """The environment's newest audit events, optionally of one user."""
+    async with rt.db.transaction() as tx:
+        return await list_events(tx, env.id, user_id=user_id, limit=limit)

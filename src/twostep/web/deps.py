@@ -13,6 +13,7 @@ from twostep.services.runtime import Actor, Runtime
 from twostep.storage.repositories.organizations import EnvironmentRecord, Principal
 
 __all__ = [
+    "ID_PATTERN",
     "AdminDep",
     "ApplicationQuery",
     "OrgPath",
