@@ -11,9 +11,8 @@ from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
 from twostep.storage.repositories import users as repo
 from twostep.storage.repositories.applications import ApplicationRecord, find_application
-from twostep.storage.repositories.authenticators import get_authenticator
+from twostep.storage.repositories.authenticators import TwoFactorState, two_factor_states
 from twostep.storage.repositories.organizations import EnvironmentRecord
-from twostep.storage.repositories.recovery_codes import count_unused
 from twostep.storage.repositories.users import UserRecord
 
 __all__ = [
@@ -68,14 +67,22 @@ async def require_application(
     return app
 
 
-async def _summary(tx: Tx, user_id: str, app: ApplicationRecord) -> TwoFactorSummary:
-    authenticator = await get_authenticator(tx, user_id, app.id)
-    if authenticator is None:
+async def _views(tx: Tx, users: list[UserRecord], app: ApplicationRecord) -> list[UserView]:
+    """Users with their two-factor summaries for ``app``, read in one query."""
+    states = await two_factor_states(tx, [user.id for user in users], app.id)
+    return [UserView(user, _summary(states.get(user.id))) for user in users]
+
+
+def _summary(state: TwoFactorState | None) -> TwoFactorSummary:
+    if state is None:
         return TwoFactorSummary(False, None, None, None, 0)
-    active = authenticator.status == "active"
-    remaining = await count_unused(tx, authenticator.id) if active else 0
+    active = state.status == "active"
     return TwoFactorSummary(
-        active, authenticator.id, authenticator.status, authenticator.activated_at, remaining
+        active,
+        state.authenticator_id,
+        state.status,
+        state.activated_at,
+        state.recovery_codes_left if active else 0,
     )
 
 
@@ -116,7 +123,7 @@ async def create_user(
         await audit(tx, rt, actor, "user.create", "ok", environment_id=env.id, user_id=user_id)
         user = await require_user(tx, env, user_id)
         app = await require_application(tx, env, None)
-        return UserView(user, await _summary(tx, user.id, app))
+        return (await _views(tx, [user], app))[0]
 
 
 async def get_user(
@@ -125,7 +132,7 @@ async def get_user(
     async with rt.db.transaction() as tx:
         user = await require_user(tx, env, user_id)
         app = await require_application(tx, env, client_id)
-        return UserView(user, await _summary(tx, user.id, app))
+        return (await _views(tx, [user], app))[0]
 
 
 async def list_users(rt: Runtime, env: EnvironmentRecord, *, page: int, per_page: int) -> Page:
@@ -133,7 +140,7 @@ async def list_users(rt: Runtime, env: EnvironmentRecord, *, page: int, per_page
         app = await require_application(tx, env, None)
         total = await repo.count_users(tx, env.id)
         rows = await repo.list_users(tx, env.id, offset=(page - 1) * per_page, limit=per_page)
-        data = [UserView(user, await _summary(tx, user.id, app)) for user in rows]
+        data = await _views(tx, rows, app)
     return Page(data, page, per_page, total)
 
 
@@ -149,7 +156,7 @@ async def update_user(
             raise ValidationFailed(_NO_IDENTIFIER, errors=[_NO_IDENTIFIER_ERROR])
         await audit(tx, rt, actor, "user.update", "ok", environment_id=env.id, user_id=user_id)
         app = await require_application(tx, env, None)
-        return UserView(user, await _summary(tx, user.id, app))
+        return (await _views(tx, [user], app))[0]
 
 
 async def delete_user(rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id: str) -> None:

@@ -6,14 +6,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Double, bindparam, case, delete, insert, literal, select, update
+from sqlalchemy import Double, bindparam, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.storage.db import Tx
-from twostep.storage.tables import applications, authenticators, environments, ip_failures, users
+from twostep.storage.tables import (
+    applications,
+    authenticators,
+    environments,
+    ip_failures,
+    recovery_codes,
+    users,
+)
 
 __all__ = [
     "AuthenticatorRecord",
+    "TwoFactorState",
     "VerifyContext",
     "activate",
     "claim_step",
@@ -23,6 +31,7 @@ __all__ = [
     "insert_authenticator",
     "load_verify_context",
     "record_failure",
+    "two_factor_states",
 ]
 
 
@@ -275,7 +284,46 @@ async def reseal(
 
 
 async def count_sealed_under(tx: Tx, key_id: str) -> int:
-    from sqlalchemy import func
-
     stmt = select(func.count()).select_from(authenticators).where(authenticators.c.key_id == key_id)
     return int((await tx.execute(stmt)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorState:
+    """What an admin sees of a user's authenticator: no secret, only its state."""
+
+    authenticator_id: str
+    status: str
+    activated_at: float | None
+    recovery_codes_left: int
+
+
+async def two_factor_states(
+    tx: Tx, user_ids: list[str], application_id: str
+) -> dict[str, TwoFactorState]:
+    """The authenticator state of each of ``user_ids`` that has one, in one query."""
+    if not user_ids:
+        return {}
+    codes_left = (
+        select(func.count())
+        .select_from(recovery_codes)
+        .where(
+            recovery_codes.c.authenticator_id == authenticators.c.id,
+            recovery_codes.c.used_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    stmt = select(
+        authenticators.c.user_id,
+        authenticators.c.id,
+        authenticators.c.status,
+        authenticators.c.activated_at,
+        codes_left.label("codes_left"),
+    ).where(
+        authenticators.c.user_id.in_(user_ids),
+        authenticators.c.application_id == application_id,
+    )
+    return {
+        row.user_id: TwoFactorState(row.id, row.status, row.activated_at, int(row.codes_left))
+        for row in await tx.execute(stmt)
+    }
