@@ -7,7 +7,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from twostep.errors import CodeReused, InvalidCode, LockedOut, NotFound, TotpNotEnrolled
+from twostep.errors import (
+    AccountLocked,
+    CodeReused,
+    InvalidCode,
+    LockedOut,
+    NotFound,
+    TotpNotEnrolled,
+)
 from twostep.otp import Algorithm, TotpParams, find_step
 from twostep.otp.backoff import MAX_DELAY, SUSPEND_AFTER, delay_table, is_suspended
 from twostep.policy import AuthConfig
@@ -66,6 +73,9 @@ async def load_context(
         raise NotFound("Unknown user or application.")
     config = config_of(context.auth_config)
     ensure_totp_enabled(rt.settings, config)
+    if context.lock_closed:
+        # Spec 3.13: while the owner keeps the lock closed, no code opens the account.
+        raise AccountLocked()
     if ip is not None:
         refuse_if_over_limit(rt, context.ip_failures)
     return context, config

@@ -14,7 +14,7 @@ from twostep.logs import configure_logging
 from twostep.services.organizations import PrincipalCache
 from twostep.settings import Settings
 from twostep.web import ops
-from twostep.web.api import audit, organizations, totp, users
+from twostep.web.api import audit, locks, organizations, totp, users
 from twostep.web.problems import install_problem_handlers, problem_response
 from twostep.web.runtime_state import attach_runtime
 
@@ -41,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.principal_cache = PrincipalCache()
     install_problem_handlers(app)
-    for router in (organizations.router, users.router, totp.router, audit.router, ops.router):
-        app.include_router(router)
+    for module in (organizations, users, totp, locks, audit, ops):
+        app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -27,6 +27,7 @@ __all__ = [
     "claim_step",
     "clear_failures",
     "delete_authenticator",
+    "delete_user_authenticators",
     "get_authenticator",
     "insert_authenticator",
     "load_verify_context",
@@ -60,6 +61,7 @@ class VerifyContext:
     authenticator: AuthenticatorRecord | None
     user_status: str
     auth_config: str
+    lock_closed: bool
     # Wrong guesses counted this minute against the caller's address (0 when none given).
     ip_failures: int
 
@@ -97,6 +99,7 @@ def _verify_context_statement(by_client_id: bool) -> Any:
     return (
         select(
             users.c.status.label("user_status"),
+            users.c.lock_closed,
             environments.c.auth_config,
             select(ip_failures.c.count)
             .where(ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute == bindparam("minute"))
@@ -151,6 +154,7 @@ async def load_verify_context(
         authenticator,
         mapping["user_status"],
         mapping["auth_config"],
+        bool(mapping["lock_closed"]),
         int(mapping["ip_failures"] or 0),
     )
 
@@ -327,3 +331,9 @@ async def two_factor_states(
         row.user_id: TwoFactorState(row.id, row.status, row.activated_at, int(row.codes_left))
         for row in await tx.execute(stmt)
     }
+
+
+async def delete_user_authenticators(tx: Tx, user_id: str) -> int:
+    """Remove every authenticator of a user (their recovery codes go with them)."""
+    stmt = delete(authenticators).where(authenticators.c.user_id == user_id)
+    return int((await tx.execute(stmt)).rowcount)

@@ -21,6 +21,9 @@ __all__ = [
     "get_user",
     "insert_user",
     "list_users",
+    "pair_lock",
+    "set_lock_closed",
+    "unpair_lock",
     "update_user",
 ]
 
@@ -35,6 +38,8 @@ class UserRecord:
     password_hash: str | None
     status: str
     recovery_used_at: float | None
+    lock_paired_at: float | None
+    lock_closed: bool
     created_at: float
     updated_at: float
 
@@ -49,6 +54,8 @@ def _user(row: Any) -> UserRecord:
         password_hash=row.password_hash,
         status=row.status,
         recovery_used_at=row.recovery_used_at,
+        lock_paired_at=row.lock_paired_at,
+        lock_closed=bool(row.lock_closed),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -134,5 +141,47 @@ async def claim_recovery_window(tx: Tx, user_id: str, *, now: float, window_s: f
             or_(users.c.recovery_used_at.is_(None), users.c.recovery_used_at <= now - window_s),
         )
         .values(recovery_used_at=now)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def pair_lock(tx: Tx, environment_id: str, user_id: str, now: float) -> bool:
+    """Pair an (open) lock unless one is paired already; atomic."""
+    stmt = (
+        update(users)
+        .where(
+            users.c.environment_id == environment_id,
+            users.c.id == user_id,
+            users.c.lock_paired_at.is_(None),
+        )
+        .values(lock_paired_at=now, lock_closed=False)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def set_lock_closed(tx: Tx, environment_id: str, user_id: str, closed: bool) -> bool:
+    """Open or close a paired lock; False when no lock is paired."""
+    stmt = (
+        update(users)
+        .where(
+            users.c.environment_id == environment_id,
+            users.c.id == user_id,
+            users.c.lock_paired_at.is_not(None),
+        )
+        .values(lock_closed=closed)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def unpair_lock(tx: Tx, environment_id: str, user_id: str) -> bool:
+    """Forget the lock; False when none was paired."""
+    stmt = (
+        update(users)
+        .where(
+            users.c.environment_id == environment_id,
+            users.c.id == user_id,
+            users.c.lock_paired_at.is_not(None),
+        )
+        .values(lock_paired_at=None, lock_closed=False)
     )
     return (await tx.execute(stmt)).rowcount == 1

@@ -1,6 +1,16 @@
 """End users of an environment."""
 
-from sqlalchemy import Column, Double, ForeignKey, Index, String, Table, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    UniqueConstraint,
+    false,
+)
 
 from twostep.storage.tables.base import metadata
 
@@ -23,6 +33,9 @@ users = Table(
     Column("status", String(16), nullable=False),
     # When the user last spent a recovery code: the once-per-N-hours rule claims this row.
     Column("recovery_used_at", Double, nullable=True),
+    # Lock pairing (spec 3.13): paired when set; while closed, every login is refused.
+    Column("lock_paired_at", Double, nullable=True),
+    Column("lock_closed", Boolean, nullable=False, server_default=false()),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("environment_id", "email"),

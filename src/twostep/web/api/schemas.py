@@ -94,6 +94,16 @@ class TwoFactorOut(BaseModel):
     recovery_codes_remaining: int
 
 
+class LockOut(BaseModel):
+    paired: bool
+    closed: bool
+    paired_at: str | None
+
+
+class LockPatch(_Body):
+    closed: bool
+
+
 class UserOut(BaseModel):
     id: str
     email: str | None
@@ -104,6 +114,7 @@ class UserOut(BaseModel):
     created_at: str | None
     updated_at: str | None
     two_factor: TwoFactorOut
+    lock: LockOut
 
     @classmethod
     def of(cls, view: UserView) -> UserOut:
@@ -117,6 +128,11 @@ class UserOut(BaseModel):
             has_password=u.password_hash is not None,
             created_at=iso(u.created_at),
             updated_at=iso(u.updated_at),
+            lock=LockOut(
+                paired=u.lock_paired_at is not None,
+                closed=u.lock_closed,
+                paired_at=iso(u.lock_paired_at),
+            ),
             two_factor=TwoFactorOut(
                 enabled=tf.enabled,
                 totp_id=tf.totp_id,
