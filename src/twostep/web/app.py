@@ -14,7 +14,7 @@ from twostep.logs import configure_logging
 from twostep.services.organizations import PrincipalCache
 from twostep.settings import Settings
 from twostep.web import ops
-from twostep.web.api import audit, locks, organizations, totp, users
+from twostep.web.api import audit, journeys, locks, organizations, totp, users
 from twostep.web.problems import install_problem_handlers, problem_response
 from twostep.web.runtime_state import attach_runtime
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.principal_cache = PrincipalCache()
     install_problem_handlers(app)
-    for module in (organizations, users, totp, locks, audit, ops):
+    for module in (organizations, users, totp, locks, journeys, audit, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,0 +1,1 @@
+"""Journeys (spec 6): definitions as validated JSON data, expressions, and the step catalogue."""
