@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.errors import Conflict
 from twostep.storage.db import Tx
-from twostep.storage.tables import journey_definitions, new_id
+from twostep.storage.tables import journey_definitions, journey_sessions, new_id
 
-__all__ = ["StoredJourney", "add_version", "latest_version"]
+__all__ = [
+    "JourneySession",
+    "StoredJourney",
+    "add_version",
+    "advance_session",
+    "delete_expired_sessions",
+    "get_session",
+    "insert_session",
+    "latest_version",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +72,79 @@ async def add_version(
     except IntegrityError as exc:
         raise Conflict("The journey was changed at the same time; try again.") from exc
     return StoredJourney(name, version, definition, now)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneySession:
+    id: str
+    environment_id: str
+    journey: str
+    version: int
+    status: str
+    state: dict[str, Any]
+    seq: int
+    csrf: str
+    created_at: float
+    expires_at: float
+
+
+async def insert_session(tx: Tx, session: JourneySession) -> None:
+    await tx.execute(
+        insert(journey_sessions).values(
+            id=session.id,
+            environment_id=session.environment_id,
+            journey=session.journey,
+            version=session.version,
+            status=session.status,
+            state=session.state,
+            seq=session.seq,
+            csrf=session.csrf,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+        )
+    )
+
+
+async def get_session(tx: Tx, session_id: str) -> JourneySession | None:
+    row = (
+        await tx.execute(select(journey_sessions).where(journey_sessions.c.id == session_id))
+    ).first()
+    if row is None:
+        return None
+    return JourneySession(
+        id=row.id,
+        environment_id=row.environment_id,
+        journey=row.journey,
+        version=row.version,
+        status=row.status,
+        state=dict(row.state),
+        seq=row.seq,
+        csrf=row.csrf,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+    )
+
+
+async def advance_session(
+    tx: Tx, session_id: str, *, read_seq: int, state: dict[str, Any], status: str, now: float
+) -> bool:
+    """Store the next state if nobody advanced the session since ``read_seq`` was read and it is
+    still live; exactly one of several racing submits gets True."""
+    stmt = (
+        update(journey_sessions)
+        .where(
+            journey_sessions.c.id == session_id,
+            journey_sessions.c.seq == read_seq,
+            journey_sessions.c.status == "active",
+            journey_sessions.c.expires_at > now,
+        )
+        .values(state=state, status=status, seq=read_seq + 1)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def delete_expired_sessions(tx: Tx, now: float, *, limit: int = 1000) -> int:
+    """Forget sessions that expired (their answers are journey_expired either way)."""
+    expired = select(journey_sessions.c.id).where(journey_sessions.c.expires_at <= now).limit(limit)
+    stmt = delete(journey_sessions).where(journey_sessions.c.id.in_(expired.scalar_subquery()))
+    return int((await tx.execute(stmt)).rowcount)

@@ -4,7 +4,7 @@ from twostep.storage.tables.applications import applications
 from twostep.storage.tables.audit import audit_events, ip_failures
 from twostep.storage.tables.authenticators import authenticators, recovery_codes
 from twostep.storage.tables.base import metadata, new_id
-from twostep.storage.tables.journeys import journey_definitions
+from twostep.storage.tables.journeys import journey_definitions, journey_sessions
 from twostep.storage.tables.organizations import api_keys, environments, organizations
 from twostep.storage.tables.users import users
 
@@ -16,6 +16,7 @@ __all__ = [
     "environments",
     "ip_failures",
     "journey_definitions",
+    "journey_sessions",
     "metadata",
     "new_id",
     "organizations",

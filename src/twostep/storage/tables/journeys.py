@@ -13,7 +13,7 @@ from sqlalchemy import (
 
 from twostep.storage.tables.base import metadata
 
-__all__ = ["journey_definitions"]
+__all__ = ["journey_definitions", "journey_sessions"]
 
 journey_definitions = Table(
     "journey_definitions",
@@ -31,4 +31,28 @@ journey_definitions = Table(
     Column("definition", JSON, nullable=False),
     Column("created_at", Double, nullable=False),
     UniqueConstraint("environment_id", "name", "version"),
+)
+
+journey_sessions = Table(
+    "journey_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "environment_id",
+        String(36),
+        ForeignKey("environments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("journey", String(64), nullable=False),
+    # The definition version the session started with: publishing a new one does not move it.
+    Column("version", Integer, nullable=False),
+    # "active" until a Success or Rejection ends it.
+    Column("status", String(16), nullable=False),
+    # The runner's whole state as JSON (current step, variables, user id...): never pickled.
+    Column("state", JSON, nullable=False),
+    # Bumped by every advance: a submit names the sequence it read, so two cannot both advance.
+    Column("seq", Integer, nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
 )
