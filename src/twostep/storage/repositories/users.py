@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.errors import Conflict
@@ -44,6 +44,11 @@ class UserRecord:
     updated_at: float
 
 
+def _the_user(environment_id: str, user_id: str) -> ColumnElement[bool]:
+    """The row of one user, only within its environment (an id alone never crosses tenants)."""
+    return and_(users.c.environment_id == environment_id, users.c.id == user_id)
+
+
 def _user(row: Any) -> UserRecord:
     return UserRecord(
         id=row.id,
@@ -78,7 +83,7 @@ async def insert_user(tx: Tx, *, environment_id: str, values: dict[str, Any], no
 
 
 async def get_user(tx: Tx, environment_id: str, user_id: str) -> UserRecord | None:
-    stmt = select(users).where(users.c.environment_id == environment_id, users.c.id == user_id)
+    stmt = select(users).where(_the_user(environment_id, user_id))
     row = (await tx.execute(stmt)).first()
     return None if row is None else _user(row)
 
@@ -114,11 +119,7 @@ async def count_users(tx: Tx, environment_id: str) -> int:
 async def update_user(
     tx: Tx, environment_id: str, user_id: str, values: dict[str, Any], now: float
 ) -> bool:
-    stmt = (
-        update(users)
-        .where(users.c.environment_id == environment_id, users.c.id == user_id)
-        .values(**values, updated_at=now)
-    )
+    stmt = update(users).where(_the_user(environment_id, user_id)).values(**values, updated_at=now)
     try:
         async with tx.begin_nested():
             result = await tx.execute(stmt)
@@ -128,7 +129,7 @@ async def update_user(
 
 
 async def delete_user(tx: Tx, environment_id: str, user_id: str) -> bool:
-    stmt = delete(users).where(users.c.environment_id == environment_id, users.c.id == user_id)
+    stmt = delete(users).where(_the_user(environment_id, user_id))
     return (await tx.execute(stmt)).rowcount == 1
 
 
@@ -150,8 +151,7 @@ async def pair_lock(tx: Tx, environment_id: str, user_id: str, now: float) -> bo
     stmt = (
         update(users)
         .where(
-            users.c.environment_id == environment_id,
-            users.c.id == user_id,
+            _the_user(environment_id, user_id),
             users.c.lock_paired_at.is_(None),
         )
         .values(lock_paired_at=now, lock_closed=False)
@@ -164,8 +164,7 @@ async def set_lock_closed(tx: Tx, environment_id: str, user_id: str, closed: boo
     stmt = (
         update(users)
         .where(
-            users.c.environment_id == environment_id,
-            users.c.id == user_id,
+            _the_user(environment_id, user_id),
             users.c.lock_paired_at.is_not(None),
         )
         .values(lock_closed=closed)
@@ -178,8 +177,7 @@ async def unpair_lock(tx: Tx, environment_id: str, user_id: str) -> bool:
     stmt = (
         update(users)
         .where(
-            users.c.environment_id == environment_id,
-            users.c.id == user_id,
+            _the_user(environment_id, user_id),
             users.c.lock_paired_at.is_not(None),
         )
         .values(lock_paired_at=None, lock_closed=False)

@@ -1,8 +1,8 @@
 """Applications (OAuth clients) of an environment; each environment has a default one."""
 
-from sqlalchemy import JSON, Boolean, Column, Double, ForeignKey, String, Table
+from sqlalchemy import JSON, Boolean, Column, Double, String, Table
 
-from twostep.storage.tables.base import metadata
+from twostep.storage.tables.base import environment_id_column, metadata
 
 __all__ = ["applications"]
 
@@ -10,13 +10,7 @@ applications = Table(
     "applications",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column(
-        "environment_id",
-        String(36),
-        ForeignKey("environments.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    environment_id_column(index=True),
     Column("client_id", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("is_default", Boolean, nullable=False),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import MetaData
+from sqlalchemy import Column, ForeignKey, MetaData, String
 
-__all__ = ["metadata", "new_id"]
+__all__ = ["environment_id_column", "metadata", "new_id"]
 
 metadata = MetaData(
     naming_convention={
@@ -22,3 +22,14 @@ metadata = MetaData(
 def new_id() -> str:
     """A random row id (UUID 4, 36 characters)."""
     return str(uuid.uuid4())
+
+
+def environment_id_column(*, index: bool = False) -> Column[str]:
+    """The environment a row belongs to; it goes when its environment goes."""
+    return Column(
+        "environment_id",
+        String(36),
+        ForeignKey("environments.id", ondelete="CASCADE"),
+        nullable=False,
+        index=index,
+    )

@@ -4,14 +4,13 @@ from sqlalchemy import (
     JSON,
     Column,
     Double,
-    ForeignKey,
     Integer,
     String,
     Table,
     UniqueConstraint,
 )
 
-from twostep.storage.tables.base import metadata
+from twostep.storage.tables.base import environment_id_column, metadata
 
 __all__ = ["journey_definitions", "journey_sessions"]
 
@@ -19,12 +18,7 @@ journey_definitions = Table(
     "journey_definitions",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column(
-        "environment_id",
-        String(36),
-        ForeignKey("environments.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    environment_id_column(),
     Column("name", String(64), nullable=False),
     # Every PUT adds a version; a running journey keeps the version it started with.
     Column("version", Integer, nullable=False),
@@ -37,12 +31,7 @@ journey_sessions = Table(
     "journey_sessions",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column(
-        "environment_id",
-        String(36),
-        ForeignKey("environments.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    environment_id_column(),
     Column("journey", String(64), nullable=False),
     # The definition version the session started with: publishing a new one does not move it.
     Column("version", Integer, nullable=False),

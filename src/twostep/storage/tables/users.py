@@ -4,7 +4,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Double,
-    ForeignKey,
     Index,
     String,
     Table,
@@ -12,7 +11,7 @@ from sqlalchemy import (
     false,
 )
 
-from twostep.storage.tables.base import metadata
+from twostep.storage.tables.base import environment_id_column, metadata
 
 __all__ = ["users"]
 
@@ -20,12 +19,7 @@ users = Table(
     "users",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column(
-        "environment_id",
-        String(36),
-        ForeignKey("environments.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    environment_id_column(),
     Column("email", String(320), nullable=True),
     Column("username", String(150), nullable=True),
     Column("phone", String(32), nullable=True),
