@@ -59,11 +59,15 @@ async def runtime(database_url: str, tmp_path: Path, clock: FrozenClock) -> Asyn
         box=built.box,
         clock=clock,
         passwords=PasswordHasher(time_cost=1, memory_cost=64),
+        http=built.http,
     )
     try:
         yield rt
     finally:
-        await rt.db.dispose()
+        try:
+            await rt.http.aclose()
+        finally:
+            await rt.db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,9 @@
-"""SecretBox, the keyring file, and the API-key and recovery-code hashes."""
+"""SecretBox, the keyring file, the API-key and recovery-code hashes, the webhook keys."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import stat
 from pathlib import Path
@@ -15,6 +17,7 @@ from twostep.crypto import (
     hash_api_key,
     hash_recovery_code,
     new_api_key,
+    webhook_signing_key,
 )
 
 AAD = b"authenticator:42"
@@ -222,3 +225,19 @@ def test_recovery_code_hash_depends_on_the_pepper() -> None:
     assert hash_recovery_code(one, code) != hash_recovery_code(two, code)
     assert hash_recovery_code(one, code) != hash_recovery_code(one, "ABCD-EFGH-JKLM-NPQS")
     assert len(hash_recovery_code(one, code)) == 64
+
+
+def test_webhook_signing_key_is_derived_per_environment_and_pepper() -> None:
+    key_id = "k-000001"
+    one = Keyring(key_id, {key_id: b"\x00" * 32}, b"\x01" * 32)
+    two = Keyring(key_id, {key_id: b"\x00" * 32}, b"\x02" * 32)
+    key = webhook_signing_key(one, "env-1")
+    assert key == webhook_signing_key(one, "env-1")
+    assert key != webhook_signing_key(one, "env-2")
+    assert key != webhook_signing_key(two, "env-1")
+    assert len(key) == 64
+    assert int(key, 16) >= 0
+    # HMAC-SHA256(pepper, "webhook-signing-key:" + id): an independent computation agrees.
+    expected = hmac.new(b"\x01" * 32, b"webhook-signing-key:env-1", hashlib.sha256).hexdigest()
+    assert key == expected
+    assert key != hash_recovery_code(one.pepper, "env-1")

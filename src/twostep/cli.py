@@ -47,7 +47,10 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
         try:
             return await work(runtime)
         finally:
-            await runtime.db.dispose()
+            try:
+                await runtime.http.aclose()
+            finally:
+                await runtime.db.dispose()
 
     return asyncio.run(run())
 

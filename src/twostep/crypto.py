@@ -1,4 +1,4 @@
-"""Encryption at rest with rotatable keys, API-key hashing and recovery-code hashing.
+"""Encryption at rest with rotatable keys, API-key and recovery-code hashing, webhook keys.
 
 The keyring is a JSON file ``{"primary": kid, "keys": {kid: base64}, "pepper": base64}``
 (mode 0600). ``SecretBox`` encrypts with AES-256-GCM under the primary key and stores the
@@ -31,6 +31,7 @@ __all__ = [
     "hash_api_key",
     "hash_recovery_code",
     "new_api_key",
+    "webhook_signing_key",
 ]
 
 KEY_BYTES = 32
@@ -278,3 +279,13 @@ def new_api_key(prefix: str) -> str:
 def hash_recovery_code(pepper: bytes, canonical_code: str) -> str:
     """HMAC-SHA256 hex of a canonical recovery code, keyed by the server pepper (spec 3.9)."""
     return hmac.new(pepper, canonical_code.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def webhook_signing_key(keyring: Keyring, environment_id: str) -> str:
+    """The key an environment's webhook bodies are signed with (spec 3.11), as 64 hex digits.
+
+    Derived from the server pepper and the environment id, never stored: every node of a
+    cluster computes the same key, and each environment has its own.
+    """
+    label = b"webhook-signing-key:" + environment_id.encode("utf-8")
+    return hmac.new(keyring.pepper, label, hashlib.sha256).hexdigest()

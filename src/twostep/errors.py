@@ -19,7 +19,10 @@ TwostepError
  ├── RecoveryCodeRateLimited     recovery_code_rate_limited  429  (retry_after)
  ├── AccountLocked               account_locked              403
  ├── JourneyExpired              journey_expired             410
- └── Conflict                    conflict                    409  (a unique field already taken)
+ ├── Conflict                    conflict                    409  (a unique field already taken)
+ ├── InvalidCredentials          invalid_credentials         400  (a journey's password step)
+ ├── NotAuthenticated            not_authenticated           401  (no user signed in, bad session token)
+ └── AccessDenied                access_denied               403  (a journey's reject step)
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDenied",
     "AccountLocked",
     "CodeReused",
     "Conflict",
     "Forbidden",
     "InvalidCode",
+    "InvalidCredentials",
     "JourneyExpired",
     "LockedOut",
+    "NotAuthenticated",
     "NotFound",
     "OperationDisabled",
     "RecoveryCodeInvalid",
@@ -148,3 +154,18 @@ class AccountLocked(TwostepError):
 class JourneyExpired(TwostepError):
     code, status, title = "journey_expired", 410, "Journey expired"
     default_msgid = "This login session has expired or is finished. Start again."
+
+
+class InvalidCredentials(TwostepError):
+    code, status, title = "invalid_credentials", 400, "Invalid credentials"
+    default_msgid = "The username or password is not correct."
+
+
+class NotAuthenticated(TwostepError):
+    code, status, title = "not_authenticated", 401, "Not signed in"
+    default_msgid = "Sign in first."
+
+
+class AccessDenied(TwostepError):
+    code, status, title = "access_denied", 403, "Access denied"
+    default_msgid = "Access denied."

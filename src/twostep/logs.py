@@ -55,3 +55,5 @@ def configure_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request with its full URL at info; a webhook URL may carry a token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         50, ge=1, description="Wrong codes and passwords one IP may send per minute."
     )
     db_pool_size: int = Field(10, ge=1)
+    journey_ttl_s: int = Field(
+        600, ge=30, le=86400, description="How long a journey session waits for its next answer."
+    )
+    session_ttl_s: int = Field(
+        3600, ge=60, le=30 * 86400, description="Lifetime of the token a login journey issues."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -32,6 +32,7 @@ def limited(runtime: Runtime) -> Runtime:
         box=runtime.box,
         clock=runtime.clock,
         passwords=runtime.passwords,
+        http=runtime.http,
     )
 
 

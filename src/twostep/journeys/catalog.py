@@ -13,10 +13,15 @@ from twostep.journeys.definition import (
 )
 from twostep.services.audit import audit
 from twostep.services.runtime import Actor, Runtime
-from twostep.storage.repositories.journeys import StoredJourney, add_version, latest_version
+from twostep.storage.repositories.journeys import (
+    StoredJourney,
+    add_version,
+    get_version,
+    latest_version,
+)
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
-__all__ = ["BUILTINS", "get_journey", "put_journey"]
+__all__ = ["BUILTINS", "get_journey", "get_journey_version", "put_journey"]
 
 # Version 0 of every environment's journeys, until an admin publishes their own.
 BUILTINS: dict[str, dict[str, Any]] = {
@@ -51,7 +56,24 @@ async def get_journey(rt: Runtime, env: EnvironmentRecord, name: str) -> StoredJ
         stored = await latest_version(tx, env.id, name)
     if stored is not None:
         return stored
-    if name in BUILTINS:
-        definition = validate_definition(BUILTINS[name]).model_dump(mode="json")
-        return StoredJourney(name, 0, definition, 0.0)
-    raise NotFound("Unknown journey.")
+    return _builtin(name)
+
+
+async def get_journey_version(
+    rt: Runtime, env: EnvironmentRecord, name: str, version: int
+) -> StoredJourney:
+    """The version a running journey started with (published versions are never changed)."""
+    if version == 0:
+        return _builtin(name)
+    async with rt.db.transaction() as tx:
+        stored = await get_version(tx, env.id, name, version)
+    if stored is None:
+        raise NotFound("Unknown journey.")
+    return stored
+
+
+def _builtin(name: str) -> StoredJourney:
+    if name not in BUILTINS:
+        raise NotFound("Unknown journey.")
+    definition = validate_definition(BUILTINS[name]).model_dump(mode="json")
+    return StoredJourney(name, 0, definition, 0.0)

@@ -272,7 +272,7 @@ BUILTIN_LOGIN: dict[str, Any] = {
         _step("confirm_totp", "authenticate_totp", "recovery_codes", allow_recovery_code=False),
         _step("recovery_codes", "show_recovery_codes", "done"),
         _step("done", "complete"),
-        _step("denied", "reject", code="access_denied"),
+        _step("denied", "reject"),
     ],
 }
 
@@ -287,7 +287,7 @@ BUILTIN_ENROLL: dict[str, Any] = {
         _step("recovery_codes", "show_recovery_codes", "done"),
         _step("done", "complete"),
         _step("enrolled", "reject", code="totp_already_enrolled"),
-        _step("denied", "reject", code="access_denied"),
+        _step("denied", "reject"),
     ],
 }
 
@@ -302,6 +302,6 @@ BUILTIN_DISABLE: dict[str, Any] = {
         _step("disable", "disable_totp", "done"),
         _step("done", "complete"),
         _step("not_enrolled", "reject", code="totp_not_enrolled"),
-        _step("denied", "reject", code="access_denied"),
+        _step("denied", "reject"),
     ],
 }

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twostep.journeys.expressions import MAX_LENGTH
 
@@ -63,6 +63,12 @@ class RegisterTotpConfig(StepConfig):
     error_output_variable: Identifier | None = None
     failure_behavior: Literal["abort", "branch"] = "abort"
 
+    @model_validator(mode="after")
+    def _identifier_when_not_authenticated(self) -> RegisterTotpConfig:
+        if self.user_auth_state == "not_authenticated" and self.user_identifier is None:
+            raise ValueError("user_auth_state 'not_authenticated' needs a user_identifier")
+        return self
+
     def failure_branch(self) -> bool:
         """`branch` needs an `on_failure` step; `abort` ends the journey, so it must have none."""
         return self.failure_behavior == "branch"
@@ -88,9 +94,10 @@ class SetVariableConfig(StepConfig):
 
 
 class RejectConfig(StepConfig):
-    """The error a Rejection carries: a stable snake_case code and an optional text."""
+    """The error a Rejection carries: a stable snake_case code and an optional text. Without a
+    code, the error that sent the journey here (else ``access_denied``)."""
 
-    code: str = Field("access_denied", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    code: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     detail: str | None = Field(None, min_length=1, max_length=500)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from twostep.errors import NotFound, ValidationFailed
+from twostep.errors import Conflict, NotFound, ValidationFailed
 from twostep.services.audit import audit
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
@@ -20,6 +20,7 @@ __all__ = [
     "UserView",
     "create_user",
     "delete_user",
+    "find_or_create_user",
     "get_user",
     "list_users",
     "require_application",
@@ -164,3 +165,32 @@ async def delete_user(rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id
         if not await repo.delete_user(tx, env.id, user_id):
             raise NotFound("Unknown user.")
         await audit(tx, rt, actor, "user.delete", "ok", environment_id=env.id, user_id=user_id)
+
+
+_BAD_IDENTIFIER = "The user identifier is not a valid email or username."
+
+
+async def find_or_create_user(
+    rt: Runtime, actor: Actor, env: EnvironmentRecord, identifier: str
+) -> UserRecord:
+    """The user with this email or username; an unknown one is created without a password
+    (Mosaic's "Register TOTP" with an unknown user identifier)."""
+    identifier = identifier.strip()
+    is_email = "@" in identifier
+    limit = 320 if is_email else 150
+    if not identifier or len(identifier) > limit or not identifier.isprintable():
+        raise ValidationFailed(_BAD_IDENTIFIER)
+    async with rt.db.transaction() as tx:
+        user = await repo.find_user_by_identifier(tx, env.id, identifier)
+    if user is not None:
+        return user
+    try:
+        values = {"email": identifier} if is_email else {"username": identifier}
+        return (await create_user(rt, actor, env, values)).user
+    except Conflict:
+        # Created by a concurrent request between the lookup and the insert.
+        async with rt.db.transaction() as tx:
+            user = await repo.find_user_by_identifier(tx, env.id, identifier)
+        if user is None:
+            raise
+        return user

@@ -11,6 +11,7 @@ from twostep.errors import Forbidden, NotFound, Unauthorized
 from twostep.policy import AuthConfig, apply_patch
 from twostep.services.audit import audit
 from twostep.services.runtime import Actor, Runtime, config_of
+from twostep.services.webhooks import signing_key
 from twostep.storage import Tx
 from twostep.storage.repositories import organizations as repo
 from twostep.storage.repositories.applications import insert_application
@@ -172,20 +173,53 @@ async def _fresh_environment(
     return fresh
 
 
-async def get_auth_config(rt: Runtime, env: EnvironmentRecord) -> AuthConfig:
+def _shown(rt: Runtime, env: EnvironmentRecord, config: AuthConfig) -> dict[str, Any]:
+    """The config as admins read it: with the webhook's (derived, read-only) signing key."""
+    document: dict[str, Any] = config.model_dump(mode="json")
+    if config.delivery.webhook is not None:
+        document["delivery"]["webhook"]["signing_key"] = signing_key(rt, env)
+    return document
+
+
+def _without_read_only(patch: Any) -> Any:
+    """``patch`` without ``delivery.webhook.signing_key``, which a client may send back.
+
+    The key is derived, not configured: whatever value comes is ignored (and not stored).
+    ``patch`` itself is left as it is.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    delivery = patch.get("delivery")
+    if not isinstance(delivery, dict):
+        return patch
+    webhook = delivery.get("webhook")
+    if not isinstance(webhook, dict) or "signing_key" not in webhook:
+        return patch
+    webhook = {name: value for name, value in webhook.items() if name != "signing_key"}
+    delivery = {name: value for name, value in delivery.items() if name != "webhook"}
+    if webhook:  # an object holding only the key would otherwise create an empty webhook
+        delivery["webhook"] = webhook
+    return {**patch, "delivery": delivery}
+
+
+async def get_auth_config(rt: Runtime, env: EnvironmentRecord) -> dict[str, Any]:
+    """The environment's auth config as JSON, with ``delivery.webhook.signing_key`` if set."""
     async with rt.db.transaction() as tx:
         fresh = await _fresh_environment(tx, env)
-    return config_of(fresh.auth_config)
+    return _shown(rt, env, config_of(fresh.auth_config))
 
 
 async def patch_auth_config(
     rt: Runtime, actor: Actor, env: EnvironmentRecord, patch: Any
-) -> AuthConfig:
-    """Apply a JSON merge patch (RFC 7396), validated against spec section 4."""
+) -> dict[str, Any]:
+    """Apply a JSON merge patch (RFC 7396), validated against spec section 4; the new config.
+
+    ``delivery.webhook.signing_key`` is read-only: a patch may carry it, it is ignored.
+    """
     async with rt.db.transaction() as tx:
         fresh = await _fresh_environment(tx, env, for_update=True)
-        config = apply_patch(config_of(fresh.auth_config), patch)
+        config = apply_patch(config_of(fresh.auth_config), _without_read_only(patch))
         stored = json.dumps(config.model_dump(mode="json"), sort_keys=True)
         await repo.set_auth_config(tx, env.id, stored)
         await audit(tx, rt, actor, "auth_config.update", "ok", environment_id=env.id)
-    return config
+    return _shown(rt, env, config)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+import httpx
 
 from twostep.clock import Clock
 from twostep.crypto import Keyring, SecretBox
@@ -14,7 +16,19 @@ from twostep.policy import AuthConfig, load_config
 from twostep.settings import Settings
 from twostep.storage import Database
 
-__all__ = ["Actor", "Runtime", "config_of", "ensure_totp_enabled"]
+__all__ = [
+    "Actor",
+    "Runtime",
+    "config_of",
+    "ensure_totp_enabled",
+    "new_http_client",
+    "totp_enabled",
+]
+
+
+def new_http_client() -> httpx.AsyncClient:
+    """The outgoing HTTP client (webhooks): redirects are not followed, callers set timeouts."""
+    return httpx.AsyncClient(follow_redirects=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +39,8 @@ class Runtime:
     box: SecretBox
     clock: Clock
     passwords: PasswordHasher
+    # Shared so connections are pooled; whoever disposes ``db`` closes it too (``aclose``).
+    http: httpx.AsyncClient = field(default_factory=new_http_client)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +57,11 @@ def config_of(auth_config_json: str) -> AuthConfig:
     return load_config(json.loads(auth_config_json))
 
 
-def ensure_totp_enabled(settings: Settings, config: AuthConfig) -> None:
+def totp_enabled(settings: Settings, config: AuthConfig) -> bool:
     """Spec 3.12: the server switch and the environment's ``totp.active`` both must be on."""
-    if not settings.totp_enabled or not config.totp.active:
+    return settings.totp_enabled and config.totp.active
+
+
+def ensure_totp_enabled(settings: Settings, config: AuthConfig) -> None:
+    if not totp_enabled(settings, config):
         raise OperationDisabled()

@@ -15,7 +15,7 @@ from twostep.errors import (
     NotFound,
     TotpNotEnrolled,
 )
-from twostep.otp import Algorithm, TotpParams, find_step
+from twostep.otp import Algorithm, TotpParams, code_at, find_step
 from twostep.otp.backoff import MAX_DELAY, SUSPEND_AFTER, delay_table, is_suspended
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
@@ -32,6 +32,7 @@ __all__ = [
     "Verdict",
     "check_code",
     "check_ip_failure",
+    "current_code",
     "load_active",
     "load_context",
     "raise_for",
@@ -223,3 +224,16 @@ async def verify_code(
         )
     CODE_CHECKS.labels("verify", verdict.outcome.value).inc()
     raise_for(verdict)
+
+
+async def current_code(
+    rt: Runtime, env: EnvironmentRecord, user_id: str, client_id: str | None
+) -> tuple[str, float]:
+    """The code the user's active authenticator shows now, and when it stops being current
+    (for delivery to a webhook, spec 3.11)."""
+    async with rt.db.transaction() as tx:
+        authenticator, _ = await load_active(tx, rt, env, user_id, client_id)
+    params = params_of(authenticator)
+    now = rt.clock.now()
+    code = code_at(secret_of(rt, authenticator), params, now)
+    return code, (int(now // params.period) + 1) * params.period

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twostep import __version__
+from twostep.journeys.runner import purge_expired
 from twostep.logs import configure_logging
 from twostep.services.organizations import PrincipalCache
+from twostep.services.runtime import Runtime
 from twostep.settings import Settings
 from twostep.web import ops
-from twostep.web.api import audit, journeys, locks, organizations, totp, users
+from twostep.web.api import (
+    audit,
+    journey_runtime,
+    journeys,
+    locks,
+    organizations,
+    sessions,
+    totp,
+    users,
+)
 from twostep.web.problems import install_problem_handlers, problem_response
 from twostep.web.runtime_state import attach_runtime
 
 __all__ = ["create_app"]
+
+_log = structlog.get_logger("twostep.web")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,10 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = attach_runtime(app, settings)
+        purger = asyncio.create_task(_purge_periodically(runtime))
         try:
             yield
         finally:
-            await runtime.db.dispose()
+            purger.cancel()
+            try:
+                await runtime.http.aclose()
+            finally:
+                await runtime.db.dispose()
 
     app = FastAPI(
         title="Twostep",
@@ -41,10 +61,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.principal_cache = PrincipalCache()
     install_problem_handlers(app)
-    for module in (organizations, users, totp, locks, journeys, audit, ops):
+    for module in (
+        organizations,
+        users,
+        totp,
+        locks,
+        journeys,
+        journey_runtime,
+        sessions,
+        audit,
+        ops,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+async def _purge_periodically(runtime: Runtime, every_s: float = 60.0) -> None:
+    """Forget expired journey and user sessions once a minute (they are refused anyway)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await purge_expired(runtime)
+        except Exception:  # a busy database now is no reason to stop purging later
+            _log.warning("purge.failed", exc_info=True)
 
 
 class BodyLimit:

@@ -22,6 +22,7 @@ __all__ = [
     "RuntimeDep",
     "ScopeDep",
     "UserIdPath",
+    "bearer_token",
 ]
 
 DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
@@ -49,7 +50,8 @@ ApplicationQuery = Annotated[
 ]
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if there is one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -57,7 +59,7 @@ def _bearer(request: Request) -> str | None:
 
 async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
     cache: PrincipalCache = request.app.state.principal_cache
-    return await authenticate(rt, cache, _bearer(request))
+    return await authenticate(rt, cache, bearer_token(request))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -96,7 +98,7 @@ async def get_scope(
 ) -> OrgScope:
     # One dependency instead of a chain of four: this runs on every call of the hot path.
     rt: Runtime = request.app.state.runtime
-    principal = await authenticate(rt, request.app.state.principal_cache, _bearer(request))
+    principal = await authenticate(rt, request.app.state.principal_cache, bearer_token(request))
     environment = await environment_for(rt, principal, org, env)
     return OrgScope(rt, environment, _actor(request, principal))
 

@@ -10,7 +10,12 @@ from sqlalchemy import insert, select
 from twostep.storage.db import Tx
 from twostep.storage.tables import applications, new_id
 
-__all__ = ["ApplicationRecord", "find_application", "insert_application"]
+__all__ = [
+    "ApplicationRecord",
+    "application_by_client_id",
+    "find_application",
+    "insert_application",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,12 @@ async def insert_application(
     return app
 
 
+def _application(row: Any) -> ApplicationRecord:
+    return ApplicationRecord(
+        row.id, row.environment_id, row.client_id, row.name, row.is_default, row.totp_override
+    )
+
+
 async def find_application(
     tx: Tx, environment_id: str, client_id: str | None
 ) -> ApplicationRecord | None:
@@ -51,8 +62,11 @@ async def find_application(
     else:
         stmt = stmt.where(applications.c.client_id == client_id)
     row = (await tx.execute(stmt)).first()
-    if row is None:
-        return None
-    return ApplicationRecord(
-        row.id, row.environment_id, row.client_id, row.name, row.is_default, row.totp_override
-    )
+    return None if row is None else _application(row)
+
+
+async def application_by_client_id(tx: Tx, client_id: str) -> ApplicationRecord | None:
+    """The application of any environment with this ``client_id`` (client ids are unique)."""
+    stmt = select(applications).where(applications.c.client_id == client_id)
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else _application(row)

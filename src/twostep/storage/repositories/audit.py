@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from twostep.storage.db import Tx
 from twostep.storage.tables import audit_events, ip_failures
 
-__all__ = ["AuditEvent", "add_ip_failure", "list_events", "record_event"]
+__all__ = ["AuditEvent", "add_ip_failure", "count_ip_failures", "list_events", "record_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +81,9 @@ async def add_ip_failure(tx: Tx, ip: str, minute: int) -> int:
         # First failure of a new minute: forget the old windows of this address.
         await tx.execute(_IP_FORGET_OLD, params)
     return count
+
+
+async def count_ip_failures(tx: Tx, ip: str, minute: int) -> int:
+    """The failures counted for ``ip`` in this minute."""
+    stmt = select(ip_failures.c.count).where(ip_failures.c.ip == ip, ip_failures.c.minute == minute)
+    return int((await tx.execute(stmt)).scalar() or 0)

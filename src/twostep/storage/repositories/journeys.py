@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.errors import Conflict
@@ -16,11 +16,13 @@ __all__ = [
     "JourneySession",
     "StoredJourney",
     "add_version",
-    "advance_session",
+    "claim_session",
     "delete_expired_sessions",
     "get_session",
+    "get_version",
     "insert_session",
     "latest_version",
+    "store_session",
 ]
 
 
@@ -41,6 +43,18 @@ async def latest_version(tx: Tx, environment_id: str, name: str) -> StoredJourne
         )
         .order_by(journey_definitions.c.version.desc())
         .limit(1)
+    )
+    row = (await tx.execute(stmt)).first()
+    if row is None:
+        return None
+    return StoredJourney(row.name, row.version, dict(row.definition), row.created_at)
+
+
+async def get_version(tx: Tx, environment_id: str, name: str, version: int) -> StoredJourney | None:
+    stmt = select(journey_definitions).where(
+        journey_definitions.c.environment_id == environment_id,
+        journey_definitions.c.name == name,
+        journey_definitions.c.version == version,
     )
     row = (await tx.execute(stmt)).first()
     if row is None:
@@ -86,6 +100,7 @@ class JourneySession:
     csrf: str
     created_at: float
     expires_at: float
+    busy_until: float | None = None
 
 
 async def insert_session(tx: Tx, session: JourneySession) -> None:
@@ -122,14 +137,15 @@ async def get_session(tx: Tx, session_id: str) -> JourneySession | None:
         csrf=row.csrf,
         created_at=row.created_at,
         expires_at=row.expires_at,
+        busy_until=row.busy_until,
     )
 
 
-async def advance_session(
-    tx: Tx, session_id: str, *, read_seq: int, state: dict[str, Any], status: str, now: float
+async def claim_session(
+    tx: Tx, session_id: str, *, read_seq: int, now: float, lease_s: float
 ) -> bool:
-    """Store the next state if nobody advanced the session since ``read_seq`` was read and it is
-    still live; exactly one of several racing submits gets True."""
+    """Take the session to answer it: it must still be at ``read_seq``, live, and not held by
+    another request. Of several racing claims exactly one gets True."""
     stmt = (
         update(journey_sessions)
         .where(
@@ -137,8 +153,22 @@ async def advance_session(
             journey_sessions.c.seq == read_seq,
             journey_sessions.c.status == "active",
             journey_sessions.c.expires_at > now,
+            or_(journey_sessions.c.busy_until.is_(None), journey_sessions.c.busy_until <= now),
         )
-        .values(state=state, status=status, seq=read_seq + 1)
+        .values(seq=read_seq + 1, busy_until=now + lease_s)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def store_session(
+    tx: Tx, session_id: str, *, claimed_seq: int, state: dict[str, Any], status: str
+) -> bool:
+    """Write the state a claim produced and release the session; False if the claim was lost
+    (its lease ran out and another request claimed the session)."""
+    stmt = (
+        update(journey_sessions)
+        .where(journey_sessions.c.id == session_id, journey_sessions.c.seq == claimed_seq)
+        .values(state=state, status=status, seq=claimed_seq + 1, busy_until=None)
     )
     return (await tx.execute(stmt)).rowcount == 1
 

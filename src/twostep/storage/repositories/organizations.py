@@ -18,6 +18,7 @@ __all__ = [
     "Principal",
     "find_principal",
     "get_environment",
+    "get_environment_by_id",
     "get_organization",
     "insert_api_key",
     "insert_environment",
@@ -136,6 +137,13 @@ async def get_environment(
     if for_update:
         stmt = stmt.with_for_update(of=environments)
     row = (await tx.execute(stmt)).first()
+    return None if row is None else _environment(row)
+
+
+async def get_environment_by_id(tx: Tx, environment_id: str) -> EnvironmentRecord | None:
+    row = (
+        await tx.execute(_environment_select().where(environments.c.id == environment_id))
+    ).first()
     return None if row is None else _environment(row)
 
 

@@ -6,6 +6,7 @@ from twostep.storage.tables.authenticators import authenticators, recovery_codes
 from twostep.storage.tables.base import metadata, new_id
 from twostep.storage.tables.journeys import journey_definitions, journey_sessions
 from twostep.storage.tables.organizations import api_keys, environments, organizations
+from twostep.storage.tables.sessions import user_sessions
 from twostep.storage.tables.users import users
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "new_id",
     "organizations",
     "recovery_codes",
+    "user_sessions",
     "users",
 ]

@@ -44,4 +44,7 @@ journey_sessions = Table(
     Column("csrf", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
+    # Set while one request works on the session: nobody else may claim it until then, so
+    # a process that dies mid-answer blocks the session only for this lease.
+    Column("busy_until", Double, nullable=True),
 )

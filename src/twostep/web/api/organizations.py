@@ -53,8 +53,11 @@ async def read_organization(
 
 @router.get("/org/{org}/auth-config", tags=["auth-config"])
 async def read_auth_config(scope: ScopeDep) -> dict[str, Any]:
-    """The environment's auth config, every field with its effective value (spec section 4)."""
-    return (await svc.get_auth_config(scope.rt, scope.env)).model_dump(mode="json")
+    """The environment's auth config, every field with its effective value (spec section 4).
+
+    With a webhook set, ``delivery.webhook.signing_key`` is the key its bodies are signed with.
+    """
+    return await svc.get_auth_config(scope.rt, scope.env)
 
 
 @router.patch("/org/{org}/auth-config", tags=["auth-config"])
@@ -66,7 +69,8 @@ async def patch_auth_config(
         examples=[{"totp": {"active": True, "digits": 6}}],
     ),
 ) -> dict[str, Any]:
-    """Change it with a JSON merge patch (RFC 7396); ``null`` resets a field to its default."""
-    return (await svc.patch_auth_config(scope.rt, scope.actor, scope.env, patch)).model_dump(
-        mode="json"
-    )
+    """Change it with a JSON merge patch (RFC 7396); ``null`` resets a field to its default.
+
+    ``delivery.webhook.signing_key`` is read-only: sent back, it is ignored.
+    """
+    return await svc.patch_auth_config(scope.rt, scope.actor, scope.env, patch)

@@ -1,0 +1,272 @@
+"""The journey runner: start a journey, take a client's answer, and advance through server-side
+steps until a client-facing one pauses or the journey ends.
+
+Between requests a journey is a row (``journey_sessions``): its state as JSON, an expiry and a
+sequence number. A submit first claims the row (the sequence it read, and a lease while it
+works), so of two concurrent submits one works and the other gets ``conflict``; the next state
+is stored under the claimed sequence. Any server process sharing the database can take the
+next submit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from twostep.errors import (
+    AccessDenied,
+    AccountLocked,
+    Conflict,
+    JourneyExpired,
+    NotFound,
+    OperationDisabled,
+    TwostepError,
+)
+from twostep.journeys.catalog import get_journey, get_journey_version
+from twostep.journeys.context import JourneyState, StepContext, StepError
+from twostep.journeys.definition import JourneyDefinition
+from twostep.journeys.steps import REGISTRY, Step
+from twostep.journeys.steps.base import Advance, Fail, Finish, Outcome, Pause, Reject
+from twostep.services.audit import audit
+from twostep.services.metrics import JOURNEY_ENDS
+from twostep.services.runtime import Actor, Runtime, config_of, totp_enabled
+from twostep.storage.repositories import journeys as repo
+from twostep.storage.repositories import sessions
+from twostep.storage.repositories.applications import ApplicationRecord, application_by_client_id
+from twostep.storage.repositories.journeys import JourneySession, StoredJourney
+from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment_by_id
+
+__all__ = [
+    "Answer",
+    "Rejection",
+    "StepAnswer",
+    "Success",
+    "purge_expired",
+    "start_journey",
+    "submit_answer",
+]
+
+BUSY = "This login session is answering another request. Try again."
+# How long one answer may hold its session: past it (a process died mid-answer), the session
+# can be answered again. Longer than any step takes: a webhook waits at most 30 s.
+CLAIM_LEASE_S = 60.0
+# Validation refuses cycles of server steps; this only bounds a runaway definition.
+MAX_HOPS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class StepAnswer:
+    """A client-facing step waits for input."""
+
+    session: str
+    step_id: str
+    payload: dict[str, Any]
+    error: StepError | None = None
+    csrf: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    error: StepError
+
+
+Answer = StepAnswer | Success | Rejection
+
+
+class CompiledJourney:
+    """A definition with a step object for each step (configs validated, expressions parsed)."""
+
+    def __init__(self, stored: StoredJourney) -> None:
+        definition = JourneyDefinition.model_validate(stored.definition)
+        self.name = stored.name
+        self.version = stored.version
+        self.start = definition.start
+        self.steps: dict[str, Step] = {
+            step.id: REGISTRY[step.type](step) for step in definition.steps
+        }
+
+
+# Published versions never change, so a compiled one can be kept (bounded, per process).
+_COMPILED: OrderedDict[tuple[str, str, int], CompiledJourney] = OrderedDict()
+_COMPILED_MAX = 256
+
+
+def _compile(environment_id: str, stored: StoredJourney) -> CompiledJourney:
+    key = (environment_id, stored.name, stored.version)
+    journey = _COMPILED.get(key)
+    if journey is None:
+        journey = _COMPILED[key] = CompiledJourney(stored)
+        if len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return journey
+
+
+async def start_journey(
+    rt: Runtime, actor: Actor, name: str, client_id: str, input: dict[str, Any]
+) -> Answer:
+    """Start ``name`` for the application ``client_id``; runs until the first pause or the end."""
+    async with rt.db.transaction() as tx:
+        app = await application_by_client_id(tx, client_id)
+        env = None if app is None else await get_environment_by_id(tx, app.environment_id)
+    if app is None or env is None:
+        raise NotFound("Unknown application.")
+    journey = _compile(env.id, await get_journey(rt, env, name))
+    state = JourneyState(step=journey.start, client_id=client_id)
+    session_id, csrf = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    ctx = _context(rt, actor, env, app, session_id, state, input)
+    first = journey.steps[journey.start]
+    answer = await _run(ctx, journey, first, await _guarded(first.enter(ctx)), csrf)
+    now = rt.clock.now()
+    row = JourneySession(
+        id=session_id,
+        environment_id=env.id,
+        journey=journey.name,
+        version=journey.version,
+        status=_status(answer),
+        state=state.model_dump(mode="json"),
+        seq=0,
+        csrf=csrf,
+        created_at=now,
+        expires_at=now + rt.settings.journey_ttl_s,
+    )
+    async with rt.db.transaction() as tx:
+        await repo.insert_session(tx, row)
+    await _ended(rt, ctx, journey, answer)
+    return answer
+
+
+async def submit_answer(
+    rt: Runtime, actor: Actor, session_id: str, input: dict[str, Any]
+) -> Answer:
+    """The client's answer to the step the session waits on; runs to the next pause or the end."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as tx:
+        row = await repo.get_session(tx, session_id)
+        if row is None or row.status != "active" or row.expires_at <= now:
+            raise JourneyExpired()
+        claimed = await repo.claim_session(
+            tx, session_id, read_seq=row.seq, now=now, lease_s=CLAIM_LEASE_S
+        )
+        env = await get_environment_by_id(tx, row.environment_id)
+        state = JourneyState.model_validate(row.state)
+        app = await application_by_client_id(tx, state.client_id)
+    if not claimed:
+        raise Conflict(BUSY)
+    if env is None or app is None:
+        raise JourneyExpired()
+    journey = _compile(env.id, await get_journey_version(rt, env, row.journey, row.version))
+    ctx = _context(rt, actor, env, app, session_id, state, input)
+    step = journey.steps[state.step]
+    answer = await _run(ctx, journey, step, await _guarded(step.submit(ctx)), row.csrf)
+    async with rt.db.transaction() as tx:
+        stored = await repo.store_session(
+            tx,
+            session_id,
+            claimed_seq=row.seq + 1,
+            state=state.model_dump(mode="json"),
+            status=_status(answer),
+        )
+    if not stored:
+        raise JourneyExpired()
+    await _ended(rt, ctx, journey, answer)
+    return answer
+
+
+def _context(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    app: ApplicationRecord,
+    session_id: str,
+    state: JourneyState,
+    input: dict[str, Any],
+) -> StepContext:
+    """The request's view of the journey, with ``vars.enforce`` from the config as it is now."""
+    config = config_of(env.auth_config)
+    enforce = config.totp.enforce and totp_enabled(rt.settings, config)
+    state.vars = {**state.vars, "enforce": enforce}
+    return StepContext(rt, actor, env, app, config, session_id, state, dict(input))
+
+
+async def _guarded(outcome: Awaitable[Outcome]) -> Outcome:
+    """A step's outcome; an error it did not handle fails the step, and a closed lock or TOTP
+    switched off end the journey whatever its branches say."""
+    try:
+        return await outcome
+    except (AccountLocked, OperationDisabled) as exc:
+        return Reject(StepError.of(exc))
+    except TwostepError as exc:
+        return Fail(StepError.of(exc))
+
+
+async def _run(
+    ctx: StepContext, journey: CompiledJourney, step: Step, outcome: Outcome, csrf: str
+) -> Answer:
+    for _ in range(MAX_HOPS):
+        match outcome:
+            case Pause(payload=payload, error=error):
+                assert step.step_id is not None, f"server step {step.id} paused"
+                ctx.state.step = step.id
+                return StepAnswer(ctx.session_id, step.step_id, payload, error, csrf)
+            case Finish(data=data):
+                return Success(data)
+            case Reject(error=error):
+                return Rejection(error)
+            case Fail(error=error):
+                ctx.last_error = error or ctx.last_error
+                target = step.definition.on_failure
+                if target is None:
+                    return Rejection(ctx.last_error or StepError.of(AccessDenied()))
+            case Advance():
+                target = step.definition.next
+                assert target is not None, f"step {step.id} has no next"
+        step = journey.steps[target]
+        ctx.state.step = target
+        outcome = await _guarded(step.enter(ctx))
+    raise RuntimeError(f"journey {journey.name} did not pause within {MAX_HOPS} steps")
+
+
+def _status(answer: Answer) -> str:
+    if isinstance(answer, StepAnswer):
+        return "active"
+    return "completed" if isinstance(answer, Success) else "rejected"
+
+
+async def _ended(rt: Runtime, ctx: StepContext, journey: CompiledJourney, answer: Answer) -> None:
+    if isinstance(answer, StepAnswer):
+        return
+    outcome = _status(answer)
+    details: dict[str, Any] = {"journey": journey.name, "version": journey.version}
+    if isinstance(answer, Rejection):
+        details["code"] = answer.error.code
+    async with rt.db.transaction() as tx:
+        await audit(
+            tx,
+            rt,
+            ctx.actor,
+            f"journey.{outcome}",
+            answer.error.code if isinstance(answer, Rejection) else "ok",
+            environment_id=ctx.env.id,
+            user_id=ctx.state.user_id,
+            details=details,
+        )
+    JOURNEY_ENDS.labels(journey.name, outcome).inc()
+
+
+async def purge_expired(rt: Runtime) -> int:
+    """Forget expired journey sessions and user sessions; returns how many rows went."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as tx:
+        gone = await repo.delete_expired_sessions(tx, now)
+        gone += await sessions.delete_expired(tx, now)
+    return gone

@@ -1,0 +1,45 @@
+"""The password step: ``{username, password}``; the username may also be the email."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from twostep.errors import InvalidCredentials, LockedOut, ValidationFailed
+from twostep.journeys.context import StepContext, StepError
+from twostep.journeys.kinds import PasswordConfig
+from twostep.journeys.steps.base import Advance, Fail, Outcome, Step
+from twostep.services.authentication import MAX_IDENTIFIER, MAX_PASSWORD, check_password
+
+__all__ = ["PasswordStep"]
+
+MISSING_CREDENTIALS = "Enter your username (or email) and password."
+
+
+class PasswordStep(Step):
+    kind: ClassVar[str] = "password"
+
+    async def submit(self, ctx: StepContext) -> Outcome:
+        assert isinstance(self.settings, PasswordConfig)
+        username, password = ctx.input.get("username"), ctx.input.get("password")
+        ctx.consume("password")
+        if not (
+            isinstance(username, str)
+            and isinstance(password, str)
+            and 0 < len(username.strip()) <= MAX_IDENTIFIER
+            and 0 < len(password) <= MAX_PASSWORD
+        ):
+            return await self.ask_again(ctx, StepError.of(ValidationFailed(MISSING_CREDENTIALS)))
+        try:
+            user = await check_password(ctx.rt, ctx.actor, ctx.env, username, password)
+        except LockedOut as exc:
+            return await self.ask_again(ctx, StepError.of(exc))
+        except InvalidCredentials as exc:
+            if self.count_attempt(ctx) >= self.settings.max_attempts:
+                return Fail(StepError.of(exc))
+            return await self.ask_again(ctx, StepError.of(exc))
+        if ctx.state.user_id not in (None, user.id):
+            # The journey already named a user (a register_totp identifier): it must be them.
+            return Fail(StepError.of(InvalidCredentials()))
+        ctx.state.user_id = user.id
+        ctx.state.authenticated_with("pwd", ctx.now)
+        return Advance()

@@ -1,0 +1,86 @@
+"""Recovery-code steps: sign in with one (``RecoveryCode``), and show a fresh set once
+(``RecoveryCodes``, which the user confirms having saved with ``{confirmed: true}``)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from twostep.errors import (
+    LockedOut,
+    NotAuthenticated,
+    RecoveryCodeInvalid,
+    TwostepError,
+    ValidationFailed,
+)
+from twostep.journeys.context import StepContext, StepError
+from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Reject, Step
+from twostep.services.recovery import regenerate, use_recovery_code
+
+__all__ = ["RecoveryCodeStep", "ShowRecoveryCodesStep"]
+
+MAX_ATTEMPTS = 5
+ENTER_RECOVERY_CODE = "Enter one of your recovery codes."
+CONFIRM_SAVED = "Confirm that you have saved your recovery codes."
+
+
+class RecoveryCodeStep(Step):
+    """One recovery code instead of the TOTP code; lifts a lockout. Five wrong ones, none
+    left, or a second one within ``once_per_hours`` take the failure branch."""
+
+    kind: ClassVar[str] = "recovery_code"
+
+    async def enter(self, ctx: StepContext) -> Outcome:
+        if ctx.state.user_id is None:
+            return Fail(StepError.of(NotAuthenticated()))
+        return Pause({})
+
+    async def submit(self, ctx: StepContext) -> Outcome:
+        assert ctx.state.user_id is not None
+        code = ctx.input.get("code")
+        ctx.consume("code")
+        if not isinstance(code, str) or not code.strip() or len(code) > 64:
+            return await self.ask_again(ctx, StepError.of(ValidationFailed(ENTER_RECOVERY_CODE)))
+        try:
+            await use_recovery_code(
+                ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, code, client_id=ctx.app.client_id
+            )
+        except LockedOut as exc:
+            return await self.ask_again(ctx, StepError.of(exc))
+        except RecoveryCodeInvalid as exc:
+            if self.count_attempt(ctx) >= MAX_ATTEMPTS:
+                return Fail(StepError.of(exc))
+            return await self.ask_again(ctx, StepError.of(exc))
+        except TwostepError as exc:  # exhausted, rate limited, not enrolled
+            return Fail(StepError.of(exc))
+        ctx.state.authenticated_with("recovery", ctx.now)
+        return Advance()
+
+
+class ShowRecoveryCodesStep(Step):
+    """Shows the codes issued when the authenticator was activated in this journey, else a
+    freshly regenerated set (which replaces the old one)."""
+
+    kind: ClassVar[str] = "show_recovery_codes"
+
+    async def enter(self, ctx: StepContext) -> Outcome:
+        if ctx.state.user_id is None or not ctx.state.amr:
+            return Reject(StepError.of(NotAuthenticated()))
+        if ctx.state.recovery_codes is None:
+            try:
+                codes = await regenerate(
+                    ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, client_id=ctx.app.client_id
+                )
+            except TwostepError as exc:
+                return Reject(StepError.of(exc))
+            ctx.state.recovery_codes = ctx.seal(codes)
+        return Pause(await self.payload(ctx))
+
+    async def payload(self, ctx: StepContext) -> dict[str, Any]:
+        assert ctx.state.recovery_codes is not None
+        return {"codes": ctx.unseal(ctx.state.recovery_codes)}
+
+    async def submit(self, ctx: StepContext) -> Outcome:
+        if ctx.input.get("confirmed") is not True:
+            return await self.ask_again(ctx, StepError.of(ValidationFailed(CONFIRM_SAVED)))
+        ctx.state.recovery_codes = None
+        return Advance()

@@ -1,0 +1,178 @@
+"""TOTP steps: register an authenticator (Mosaic's "Register TOTP"), challenge for a code,
+and remove the authenticator (the ``disable`` journey)."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any, ClassVar
+
+from twostep.errors import (
+    CodeReused,
+    InvalidCode,
+    LockedOut,
+    NotAuthenticated,
+    TotpNotEnrolled,
+    TwostepError,
+    ValidationFailed,
+)
+from twostep.i18n import translate
+from twostep.journeys.context import StepContext, StepError
+from twostep.journeys.definition import StepDefinition
+from twostep.journeys.kinds import AuthenticateTotpConfig, RegisterTotpConfig
+from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Reject, Step, evaluate
+from twostep.services import enrollment
+from twostep.services.accounts import find_or_create_user, get_user
+from twostep.services.verification import verify_code
+
+__all__ = ["AuthenticateTotpStep", "DisableTotpStep", "RegisterTotpStep"]
+
+NO_IDENTIFIER = "The user identifier expression gave no email or username."
+NO_LABEL = "The label expression gave no text."
+ENTER_CODE = "Enter the code shown by your authenticator app."
+MAX_CODE = 64
+
+
+class RegisterTotpStep(Step):
+    """Issues a secret and answers ``TotpRegistration`` with ``{secret, uri}``; any submit,
+    even an empty one, completes it (a following challenge step confirms the first code)."""
+
+    kind: ClassVar[str] = "register_totp"
+
+    def __init__(self, definition: StepDefinition) -> None:
+        super().__init__(definition)
+        assert isinstance(self.settings, RegisterTotpConfig)
+        self.config: RegisterTotpConfig = self.settings
+        self.identifier = self.expression(self.config.user_identifier)
+        self.label = self.expression(self.config.label)
+
+    async def enter(self, ctx: StepContext) -> Outcome:
+        try:
+            user_id = await self._user_id(ctx)
+            label = None if self.label is None else await self._label(ctx)
+            registration = await enrollment.register(
+                ctx.rt, ctx.actor, ctx.env, user_id, client_id=ctx.app.client_id, label=label
+            )
+        except TwostepError as exc:
+            return self._failed(ctx, exc)
+        ctx.state.registered = registration.id if registration.status == "pending" else None
+        if registration.recovery_codes:
+            ctx.state.recovery_codes = ctx.seal(registration.recovery_codes)
+        return Pause({"secret": registration.secret, "uri": registration.uri})
+
+    async def submit(self, ctx: StepContext) -> Outcome:
+        return Advance()
+
+    async def _label(self, ctx: StepContext) -> str:
+        assert self.label is not None
+        value = await evaluate(ctx, self.label)
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+            raise ValidationFailed(NO_LABEL)
+        return str(value)
+
+    async def _user_id(self, ctx: StepContext) -> str:
+        if self.config.user_auth_state == "authenticated" or self.identifier is None:
+            if ctx.state.user_id is None or not ctx.state.amr:
+                raise NotAuthenticated()
+            return ctx.state.user_id
+        identifier = await evaluate(ctx, self.identifier)
+        if not isinstance(identifier, str) or not identifier.strip():
+            raise ValidationFailed(NO_IDENTIFIER)
+        user = await find_or_create_user(ctx.rt, ctx.actor, ctx.env, identifier)
+        if ctx.state.user_id not in (None, user.id):
+            raise NotAuthenticated()
+        ctx.state.user_id = user.id
+        return user.id
+
+    def _failed(self, ctx: StepContext, exc: TwostepError) -> Outcome:
+        error = StepError.of(exc)
+        if self.config.error_output_variable:
+            ctx.state.vars = {
+                **ctx.state.vars,
+                self.config.error_output_variable: {
+                    "code": error.code,
+                    "detail": translate("en", error.msgid, **error.params),
+                },
+            }
+        if self.config.failure_behavior == "branch":
+            return Fail(error)
+        return Reject(error)
+
+
+class AuthenticateTotpStep(Step):
+    """Asks for a code (``TotpAuthentication``, input ``{code}``): lockout and replay exactly as
+    the verify API. ``{"alternative": "recovery_code"}`` takes the ``on_failure`` branch."""
+
+    kind: ClassVar[str] = "authenticate_totp"
+
+    def __init__(self, definition: StepDefinition) -> None:
+        super().__init__(definition)
+        assert isinstance(self.settings, AuthenticateTotpConfig)
+        self.offers_recovery = (
+            self.settings.allow_recovery_code and definition.on_failure is not None
+        )
+
+    async def enter(self, ctx: StepContext) -> Outcome:
+        if ctx.state.user_id is None:
+            return Fail(StepError.of(NotAuthenticated()))
+        if ctx.state.registered is None:
+            try:
+                view = await get_user(ctx.rt, ctx.env, ctx.state.user_id, ctx.app.client_id)
+            except TwostepError as exc:
+                return Fail(StepError.of(exc))
+            if not view.two_factor.enabled:
+                return Fail(StepError.of(TotpNotEnrolled()))
+        return Pause(await self.payload(ctx))
+
+    async def payload(self, ctx: StepContext) -> dict[str, Any]:
+        confirming = ctx.state.registered is not None
+        offered = self.offers_recovery and not confirming
+        return {"alternatives": ["recovery_code"] if offered else []}
+
+    async def submit(self, ctx: StepContext) -> Outcome:
+        assert ctx.state.user_id is not None
+        if (
+            ctx.input.get("alternative") == "recovery_code"
+            and (await self.payload(ctx))["alternatives"]
+        ):
+            return Fail()
+        code = ctx.input.get("code")
+        ctx.consume("code")
+        if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE:
+            return await self.ask_again(ctx, StepError.of(ValidationFailed(ENTER_CODE)))
+        try:
+            if ctx.state.registered is not None:
+                codes = await enrollment.confirm(
+                    ctx.rt,
+                    ctx.actor,
+                    ctx.env,
+                    ctx.state.user_id,
+                    code,
+                    client_id=ctx.app.client_id,
+                )
+                ctx.state.registered = None
+                ctx.state.recovery_codes = ctx.seal(codes)
+            else:
+                await verify_code(
+                    ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, code, client_id=ctx.app.client_id
+                )
+        except (InvalidCode, CodeReused, LockedOut) as exc:
+            return await self.ask_again(ctx, StepError.of(exc))
+        except TotpNotEnrolled as exc:
+            return Fail(StepError.of(exc))
+        ctx.state.authenticated_with("otp", ctx.now)
+        return Advance()
+
+
+class DisableTotpStep(Step):
+    """Removes the signed-in user's authenticator and recovery codes (spec 3.8)."""
+
+    kind: ClassVar[str] = "disable_totp"
+
+    async def enter(self, ctx: StepContext) -> Outcome:
+        if ctx.state.user_id is None or not ctx.state.amr:
+            return Reject(StepError.of(NotAuthenticated()))
+        with suppress(TotpNotEnrolled):  # already gone: the journey's goal holds
+            await enrollment.reset(
+                ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, client_id=ctx.app.client_id
+            )
+        return Advance()
