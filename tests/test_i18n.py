@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import twostep
 from twostep import errors
 from twostep.i18n import LOCALES, negotiate, translate
 
@@ -48,3 +51,58 @@ def test_placeholders_are_filled_and_bad_ones_fall_back() -> None:
         "Trop de codes erronés. Réessayez dans 60 secondes."
     )
     assert translate("es", "Unknown msgid {x}") == "Unknown msgid {x}"
+
+
+@pytest.mark.parametrize("locale", [loc for loc in LOCALES if loc != "en"])
+def test_every_catalogue_entry_is_translated(locale: str) -> None:
+    """Every msgid of messages.pot has a translation in each language's catalogue."""
+    from babel.messages.pofile import read_po
+
+    locale_dir = Path(twostep.__file__).parent / "locale"
+    with (locale_dir / "messages.pot").open("rb") as template:
+        msgids = {m.id for m in read_po(template) if m.id}
+    with (locale_dir / locale / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        translated = {m.id: m.string for m in read_po(po) if m.id}
+    missing = sorted(m for m in msgids if not translated.get(m))
+    assert not missing, missing
+    assert len(msgids) > 40
+
+
+def raised_msgids() -> set[str]:
+    """The texts handed to an error class anywhere in the code: literals, or module constants."""
+    import ast
+
+    names = {cls.__name__ for cls in error_classes()}
+    found: set[str] = set()
+    for path in Path(twostep.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for call in ast.walk(tree):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+                continue
+            if call.func.id not in names or not call.args:
+                continue
+            first = call.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                found.add(first.value)
+            elif isinstance(first, ast.Name) and first.id in constants:
+                found.add(constants[first.id])
+    return found
+
+
+def test_every_raised_text_is_in_the_catalogue() -> None:
+    from babel.messages.pofile import read_po
+
+    with (Path(twostep.__file__).parent / "locale" / "messages.pot").open("rb") as template:
+        msgids = {m.id for m in read_po(template) if m.id}
+    raised = raised_msgids()
+    assert len(raised) > 20
+    assert sorted(raised - msgids) == []

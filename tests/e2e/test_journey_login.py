@@ -4,6 +4,7 @@ code, enforced first-login enrollment, a closed lock; and a journey an admin pub
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_api_errors import assert_problem, enroll, totp_code, wrong_code
+from tests.e2e.test_readme import readme_block
 from tests.server import Api, Server
 from twostep.client import JourneyClient, ProblemError, Rejection, Step, Success
 
@@ -57,6 +59,9 @@ def test_password_only_issues_a_session_token(api: Api, client: JourneyClient) -
     session = client.session(done.token)
     assert session["user_id"] == user["id"]
     assert session["amr"] == ["pwd"]
+
+    metrics = httpx.get(f"{api.base_url}/metrics").text
+    assert 'twostep_journey_ends_total{journey="login",outcome="completed"}' in metrics
 
     client.sign_out(done.token)
     with pytest.raises(ProblemError) as refused:
@@ -237,39 +242,8 @@ def test_enroll_and_disable_journeys(api: Api, client: JourneyClient) -> None:
     assert nothing.error.code == "totp_not_enrolled"
 
 
-SIGNUP = {
-    "start": "register",
-    "steps": [
-        {
-            "id": "register",
-            "type": "register_totp",
-            "config": {
-                "user_auth_state": "not_authenticated",
-                "user_identifier": "input.email",
-                "label": "'Shop: ' + input.email",
-                "failure_behavior": "branch",
-                "error_output_variable": "problem",
-            },
-            "next": "first_code",
-            "on_failure": "why",
-        },
-        {"id": "first_code", "type": "authenticate_totp", "next": "done"},
-        {"id": "done", "type": "complete"},
-        {
-            "id": "why",
-            "type": "condition",
-            "config": {"expression": "vars.problem.code == 'totp_already_enrolled'"},
-            "next": "known",
-            "on_failure": "other",
-        },
-        {
-            "id": "known",
-            "type": "reject",
-            "config": {"code": "already_signed_up", "detail": "You already have an authenticator."},
-        },
-        {"id": "other", "type": "reject"},
-    ],
-}
+# The README's complete example: what it documents is what is tested.
+SIGNUP = json.loads(readme_block("journey-example", "json"))
 
 
 def test_a_published_journey_with_register_totp(api: Api, client: JourneyClient) -> None:
@@ -349,3 +323,85 @@ def test_the_journey_api_refuses_bad_requests(api: Api, server: Server) -> None:
         )
         assert odd.status_code == 200
         assert odd.json()["data"]["error"]["code"] == "validation_error"
+
+
+def test_hostile_answers_never_break_a_journey(api: Api, server: Server) -> None:
+    user, registration, recovery_codes = enroll(api, password=PASSWORD)
+    nasty: list[Any] = [
+        None,
+        0,
+        -1,
+        1e308,
+        True,
+        [],
+        ["a"],
+        {"a": {"b": 1}},
+        "",
+        " ",
+        "\x00",
+        "a\x00b",
+        "١٢٣٤٥٦",
+        "１２３４５６",
+        "😀" * 50,
+        "x" * 10_000,
+        "' OR '1'='1",
+        "\u202e",
+    ]
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+
+        def submit(session: str, answer: dict[str, Any]) -> dict[str, Any]:
+            response = http.post(
+                f"/api/v1/journeys/sessions/{session}/submit", json={"input": answer}
+            )
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        started = http.post(
+            "/api/v1/journeys/login/start",
+            json={"client_id": f"{api.org}-production", "input": {"deep": [[[[[[[[[[1]]]]]]]]]]}},
+        )
+        session = started.json()["session"]
+        malformed = [
+            v
+            for v in nasty
+            if not isinstance(v, str) or not v.strip() or not v.isprintable() or len(v) > 1024
+        ]
+        for value in malformed:
+            for answer in (
+                {"username": value, "password": value},
+                {
+                    "username": user["email"],
+                    "password": "" if isinstance(value, str) else value,
+                },
+                {"username": value},
+            ):
+                body = submit(session, answer)
+                assert body["journeyStepId"] == "Password", body
+                assert body["data"]["error"]["code"] == "validation_error", body
+        # Four strange but well-formed wrong answers count as wrong passwords (five would end it).
+        for value in ["١٢٣٤٥٦", "😀" * 50, "' OR '1'='1", "x" * 320]:
+            body = submit(session, {"username": value, "password": value})
+            assert body["data"]["error"]["code"] == "invalid_credentials", body
+        # Wrong passwords that look like passwords count; malformed input does not.
+        challenge = submit(session, {"username": user["email"], "password": PASSWORD})
+        assert challenge["journeyStepId"] == "TotpAuthentication"
+        for value in nasty:
+            body = submit(session, {"code": value})
+            assert body["journeyStepId"] == "TotpAuthentication", body
+            assert body["data"]["error"]["code"] in {
+                "validation_error",
+                "invalid_code",
+                "locked_out",
+            }
+        body = submit(session, {"alternative": "something else"})
+        assert body["data"]["error"]["code"] in {"validation_error", "locked_out"}
+        body = submit(session, {"alternative": "recovery_code"})
+        assert body["journeyStepId"] == "RecoveryCode"
+        for value in nasty[:4]:
+            body = submit(session, {"code": value})
+            assert body["journeyStepId"] == "RecoveryCode", body
+        done = submit(session, {"code": recovery_codes[0]})
+        assert done["journeyStepId"] == "Success", done
+    assert "Traceback" not in server.logs()
+    assert PASSWORD not in server.logs()
+    assert registration["secret"] not in server.logs()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,13 +17,17 @@ from tests.server import TWOSTEP, running_server, server_env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def walkthrough() -> str:
+def readme_block(name: str, language: str) -> str:
+    """The code block of ``language`` between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
     readme = (ROOT / "README.md").read_text()
-    block = re.search(
-        r"<!-- walkthrough:start -->\n```bash\n(.*?)```\n<!-- walkthrough:end -->", readme, re.S
-    )
-    assert block is not None, "README lost its walk-through block"
+    pattern = rf"<!-- {name}:start -->\n```{language}\n(.*?)```\n<!-- {name}:end -->"
+    block = re.search(pattern, readme, re.S)
+    assert block is not None, f"README lost its {name} block"
     return block.group(1)
+
+
+def walkthrough() -> str:
+    return readme_block("walkthrough", "bash")
 
 
 def test_readme_walkthrough_runs_verbatim(tmp_path: Path) -> None:
@@ -43,9 +48,15 @@ def test_readme_walkthrough_runs_verbatim(tmp_path: Path) -> None:
     assert out.splitlines()[0].startswith("otpauth://totp/Acme:alice%40acme.test?secret=")
     assert '"code_reused"' in out
     assert '"valid": true' in out
-    summary = json.loads(out[out.rindex("{\n") :])
+    summary, _ = json.JSONDecoder().raw_decode(out[out.rindex("{\n") :])
     assert summary["enabled"] is True
     assert summary["recovery_codes_remaining"] == 5
+    # The journey part: the code is asked for, the recovery alternative taken, a token issued.
+    steps = [json.loads(line) for line in out.splitlines()[-3:]]
+    assert steps[0]["journeyStepId"] == "TotpAuthentication"
+    assert steps[0]["data"]["payload"] == {"alternatives": ["recovery_code"]}
+    assert steps[1]["journeyStepId"] == "RecoveryCode"
+    assert steps[2]["amr"] == ["pwd", "recovery"]
 
 
 def test_demo_command_sets_up_once_and_serves(tmp_path: Path) -> None:
@@ -85,3 +96,36 @@ def test_demo_command_sets_up_once_and_serves(tmp_path: Path) -> None:
     assert "(already there)" in outputs[1]
     assert admin_key in outputs[0]  # shown once, at first start...
     assert admin_key not in outputs[1]  # ...and never again
+
+
+def test_readme_client_example_runs_against_the_demo(tmp_path: Path) -> None:
+    """The typed-client example, verbatim but for the port, against `twostep demo`."""
+    env = server_env(tmp_path, None)
+    env["TWOSTEP_PORT"] = str(free_port())
+    base = f"http://127.0.0.1:{env['TWOSTEP_PORT']}"
+    example = readme_block("client-example", "python")
+    assert "http://127.0.0.1:8000" in example
+    process = subprocess.Popen(
+        [str(TWOSTEP), "demo"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        result = subprocess.run(
+            [sys.executable, "-c", example.replace("http://127.0.0.1:8000", base)],
+            env={"PATH": f"{TWOSTEP.parent}:/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "recovery codes: [" in result.stdout
+    assert "signed in with ['pwd', 'otp'] as " in result.stdout

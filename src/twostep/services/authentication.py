@@ -30,10 +30,13 @@ async def check_password(
     Unknown users cost the same argon2 time as a wrong password, so timing reveals nothing;
     a closed lock (spec 3.13) is told only to whoever knows the password.
     """
+    identifier = identifier.strip()
     async with rt.db.transaction() as tx:
         if actor.ip is not None:
             refuse_if_over_limit(rt, await count_ip_failures(tx, actor.ip, current_minute(rt)))
-        user = await find_user_by_identifier(tx, env.id, identifier.strip())
+        # No stored identifier has control characters (and PostgreSQL cannot even compare NUL).
+        known = identifier.isprintable() and len(identifier) <= MAX_IDENTIFIER
+        user = await find_user_by_identifier(tx, env.id, identifier) if known else None
     # argon2 runs in a thread, outside any transaction.
     valid: bool
     if user is None or user.password_hash is None or user.status != "active":

@@ -26,6 +26,7 @@ class PasswordStep(Step):
             isinstance(username, str)
             and isinstance(password, str)
             and 0 < len(username.strip()) <= MAX_IDENTIFIER
+            and username.isprintable()
             and 0 < len(password) <= MAX_PASSWORD
         ):
             return await self.ask_again(ctx, StepError.of(ValidationFailed(MISSING_CREDENTIALS)))
