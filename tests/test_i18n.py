@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,58 @@ def test_every_raised_text_is_in_the_catalogue() -> None:
     raised = raised_msgids()
     assert len(raised) > 20
     assert sorted(raised - msgids) == []
+
+
+def test_i18n_is_a_leaf_that_imports_nothing_of_twostep() -> None:
+    """Every layer may use i18n, so it may use none of them (the overrides' aliases come in)."""
+    import ast
+
+    import twostep.i18n
+
+    tree = ast.parse(Path(twostep.i18n.__file__).read_text())
+    imported = {
+        name
+        for node in ast.walk(tree)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+    }
+    assert not {name for name in imported if name.split(".")[0] == "twostep"}
+
+
+def test_without_overrides_every_locale_reads_the_catalogue() -> None:
+    from twostep.i18n import load_overrides
+
+    load_overrides(None, {})
+    assert translate("en", errors.InvalidCode.default_msgid) == errors.InvalidCode.default_msgid
+    assert translate("es", errors.InvalidCode.default_msgid) != errors.InvalidCode.default_msgid
+
+
+def page_msgids() -> set[str]:
+    """The texts of the templates (``_("...")``) and of the page modules (``translate``)."""
+    web = Path(twostep.__file__).parent / "web"
+    quoted = r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'"
+    found: set[str] = set()
+    for template in web.rglob("*.html"):
+        for double, single in re.findall(rf"_\(\s*(?:{quoted})", template.read_text()):
+            found.add(double or single)
+    for module in (web / "pages").glob("*.py"):
+        for double, single in re.findall(
+            rf"translate\(\s*locale,\s*(?:{quoted})", module.read_text()
+        ):
+            found.add(double or single)
+    return found
+
+
+def test_every_page_text_is_in_the_catalogue() -> None:
+    from babel.messages.pofile import read_po
+
+    with (Path(twostep.__file__).parent / "locale" / "messages.pot").open("rb") as template:
+        msgids = {m.id for m in read_po(template) if m.id}
+    found = page_msgids()
+    assert len(found) > 40
+    assert sorted(found - msgids) == []

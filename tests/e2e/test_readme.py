@@ -26,6 +26,19 @@ def readme_block(name: str, language: str) -> str:
     return block.group(1)
 
 
+def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    """Until the demo serves; a first start migrates and hashes, which a busy machine slows."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the demo exited"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"the demo did not serve within {timeout_s} s")
+
+
 def walkthrough() -> str:
     return readme_block("walkthrough", "bash")
 
@@ -70,13 +83,7 @@ def test_demo_command_sets_up_once_and_serves(tmp_path: Path) -> None:
             [str(TWOSTEP), "demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            wait_healthy(base, process)
             admin_key = (tmp_path / "admin-api-key").read_text().strip()
             org = httpx.get(
                 f"{base}/api/v1/organizations/demo",
@@ -109,13 +116,7 @@ def test_readme_client_example_runs_against_the_demo(tmp_path: Path) -> None:
         [str(TWOSTEP), "demo"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_healthy(base, process)
         result = subprocess.run(
             [sys.executable, "-c", example.replace("http://127.0.0.1:8000", base)],
             env={"PATH": f"{TWOSTEP.parent}:/usr/bin:/bin"},

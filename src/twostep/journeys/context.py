@@ -51,6 +51,8 @@ class JourneyState(BaseModel):
     # The authenticator this journey registered and still has to confirm with a first code.
     registered: str | None = None
     recovery_codes: Sealed | None = None
+    # The step id and payload last shown, for showing them again (a reloaded page).
+    shown: Sealed | None = None
 
     def authenticated_with(self, method: str, now: float) -> None:
         if method not in self.amr:

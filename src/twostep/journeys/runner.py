@@ -10,6 +10,9 @@ next submit.
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable
@@ -20,13 +23,14 @@ from twostep.errors import (
     AccessDenied,
     AccountLocked,
     Conflict,
+    Forbidden,
     JourneyExpired,
     NotFound,
     OperationDisabled,
     TwostepError,
 )
 from twostep.journeys.catalog import get_journey, get_journey_version
-from twostep.journeys.context import JourneyState, StepContext, StepError
+from twostep.journeys.context import JourneyState, Sealed, StepContext, StepError
 from twostep.journeys.definition import JourneyDefinition
 from twostep.journeys.steps import REGISTRY, Step
 from twostep.journeys.steps.base import Advance, Fail, Finish, Outcome, Pause, Reject
@@ -42,14 +46,17 @@ from twostep.storage.repositories.organizations import EnvironmentRecord, get_en
 __all__ = [
     "Answer",
     "Rejection",
+    "SignedIn",
     "StepAnswer",
     "Success",
+    "current_step",
     "purge_expired",
     "start_journey",
     "submit_answer",
 ]
 
 BUSY = "This login session is answering another request. Try again."
+STALE_FORM = "This form is out of date. Please try again."
 # How long one answer may hold its session: past it (a process died mid-answer), the session
 # can be answered again. Longer than any step takes: a webhook waits at most 30 s.
 CLAIM_LEASE_S = 60.0
@@ -59,23 +66,39 @@ MAX_HOPS = 200
 
 @dataclass(frozen=True, slots=True)
 class StepAnswer:
-    """A client-facing step waits for input."""
+    """A client-facing step waits for input. ``csrf`` is the session's token for HTML forms."""
 
     session: str
     step_id: str
     payload: dict[str, Any]
     error: StepError | None = None
     csrf: str = field(default="", repr=False)
+    environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
+    journey: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Success:
     data: dict[str, Any]
+    environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
+    journey: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
     error: StepError
+    environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
+    journey: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A user already signed in (a session), whom a journey starts from: the steps that
+    identify them (the password) are passed, the others (a fresh code) still ask."""
+
+    user_id: str
+    amr: list[str]
+    auth_time: float
 
 
 Answer = StepAnswer | Success | Rejection
@@ -112,7 +135,13 @@ def _compile(environment_id: str, stored: StoredJourney) -> CompiledJourney:
 
 
 async def start_journey(
-    rt: Runtime, actor: Actor, name: str, client_id: str, input: dict[str, Any]
+    rt: Runtime,
+    actor: Actor,
+    name: str,
+    client_id: str,
+    input: dict[str, Any],
+    *,
+    signed_in: SignedIn | None = None,
 ) -> Answer:
     """Start ``name`` for the application ``client_id``; runs until the first pause or the end."""
     async with rt.db.transaction() as tx:
@@ -122,6 +151,9 @@ async def start_journey(
         raise NotFound("Unknown application.")
     journey = _compile(env.id, await get_journey(rt, env, name))
     state = JourneyState(step=journey.start, client_id=client_id)
+    if signed_in is not None:
+        state.user_id, state.amr = signed_in.user_id, list(signed_in.amr)
+        state.auth_time = signed_in.auth_time
     session_id, csrf = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     ctx = _context(rt, actor, env, app, session_id, state, input)
     first = journey.steps[journey.start]
@@ -146,14 +178,24 @@ async def start_journey(
 
 
 async def submit_answer(
-    rt: Runtime, actor: Actor, session_id: str, input: dict[str, Any]
+    rt: Runtime,
+    actor: Actor,
+    session_id: str,
+    input: dict[str, Any],
+    *,
+    csrf: str | None = None,
 ) -> Answer:
-    """The client's answer to the step the session waits on; runs to the next pause or the end."""
+    """The client's answer to the step the session waits on; runs to the next pause or the end.
+
+    An HTML form passes the ``csrf`` token it was rendered with; it must be the session's.
+    """
     now = rt.clock.now()
     async with rt.db.transaction() as tx:
         row = await repo.get_session(tx, session_id)
         if row is None or row.status != "active" or row.expires_at <= now:
             raise JourneyExpired()
+        if csrf is not None and not hmac.compare_digest(csrf.encode(), row.csrf.encode()):
+            raise Forbidden(STALE_FORM)
         claimed = await repo.claim_session(
             tx, session_id, read_seq=row.seq, now=now, lease_s=CLAIM_LEASE_S
         )
@@ -198,6 +240,31 @@ def _context(
     return StepContext(rt, actor, env, app, config, session_id, state, dict(input))
 
 
+async def current_step(rt: Runtime, session_id: str) -> StepAnswer:
+    """The step a live session waits on, as it was last shown (a page reload shows it again)."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as tx:
+        row = await repo.get_session(tx, session_id)
+        env = None if row is None else await get_environment_by_id(tx, row.environment_id)
+    if row is None or env is None or row.status != "active" or row.expires_at <= now:
+        raise JourneyExpired()
+    state = JourneyState.model_validate(row.state)
+    if state.shown is None:
+        raise JourneyExpired()
+    shown = _unseal(rt, session_id, state.shown)
+    return StepAnswer(
+        session_id, shown["step_id"], shown["payload"], None, row.csrf, env, row.journey
+    )
+
+
+def _unseal(rt: Runtime, session_id: str, sealed: Sealed) -> dict[str, Any]:
+    # The same sealing as StepContext.seal: the session id is the associated data.
+    plain = rt.box.decrypt(
+        sealed.key_id, base64.b64decode(sealed.blob), aad=f"journey:{session_id}".encode()
+    )
+    return dict(json.loads(plain))
+
+
 async def _guarded(outcome: Awaitable[Outcome]) -> Outcome:
     """A step's outcome; an error it did not handle fails the step, and a closed lock or TOTP
     switched off end the journey whatever its branches say."""
@@ -217,16 +284,24 @@ async def _run(
             case Pause(payload=payload, error=error):
                 assert step.step_id is not None, f"server step {step.id} paused"
                 ctx.state.step = step.id
-                return StepAnswer(ctx.session_id, step.step_id, payload, error, csrf)
+                # Kept (sealed: it may hold a secret) so that a reloaded page can show it again.
+                ctx.state.shown = ctx.seal({"step_id": step.step_id, "payload": payload})
+                return StepAnswer(
+                    ctx.session_id, step.step_id, payload, error, csrf, ctx.env, journey.name
+                )
             case Finish(data=data):
-                return Success(data)
+                ctx.state.shown = None
+                return Success(data, ctx.env, journey.name)
             case Reject(error=error):
-                return Rejection(error)
+                ctx.state.shown = None
+                return Rejection(error, ctx.env, journey.name)
             case Fail(error=error):
                 ctx.last_error = error or ctx.last_error
                 target = step.definition.on_failure
                 if target is None:
-                    return Rejection(ctx.last_error or StepError.of(AccessDenied()))
+                    ctx.state.shown = None
+                    error = ctx.last_error or StepError.of(AccessDenied())
+                    return Rejection(error, ctx.env, journey.name)
             case Advance():
                 target = step.definition.next
                 assert target is not None, f"step {step.id} has no next"

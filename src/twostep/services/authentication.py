@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from twostep.crypto import hash_api_key, new_api_key
@@ -16,7 +18,14 @@ from twostep.storage.repositories.sessions import UserSession
 from twostep.storage.repositories.users import UserRecord, find_user_by_identifier
 from twostep.storage.tables import new_id
 
-__all__ = ["IssuedSession", "check_password", "end_session", "issue_session", "read_session"]
+__all__ = [
+    "IssuedSession",
+    "check_password",
+    "end_session",
+    "issue_session",
+    "read_session",
+    "session_csrf",
+]
 
 MAX_IDENTIFIER = 320
 MAX_PASSWORD = 1024
@@ -128,3 +137,9 @@ async def end_session(rt: Runtime, token: str | None) -> None:
             environment_id=session.environment_id,
             user_id=session.user_id,
         )
+
+
+def session_csrf(rt: Runtime, session: UserSession) -> str:
+    """The CSRF token of a signed-in user's forms: bound to the session, derived, not stored."""
+    message = f"page-csrf:{session.id}".encode()
+    return hmac.new(rt.keyring.pepper, message, hashlib.sha256).hexdigest()

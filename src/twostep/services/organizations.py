@@ -14,7 +14,7 @@ from twostep.services.runtime import Actor, Runtime, config_of
 from twostep.services.webhooks import signing_key
 from twostep.storage import Tx
 from twostep.storage.repositories import organizations as repo
-from twostep.storage.repositories.applications import insert_application
+from twostep.storage.repositories.applications import find_application, insert_application
 from twostep.storage.repositories.organizations import (
     EnvironmentRecord,
     OrganizationRecord,
@@ -27,10 +27,12 @@ __all__ = [
     "authenticate",
     "create_api_key",
     "create_organization",
+    "environment_by_id",
     "environment_for",
     "get_auth_config",
     "get_organization",
     "patch_auth_config",
+    "public_environment",
 ]
 
 EnvironmentName = Literal["sandbox", "production"]
@@ -162,6 +164,27 @@ async def environment_for(
     if found is None:
         raise NotFound("Unknown organization or environment.")
     return found
+
+
+async def public_environment(
+    rt: Runtime, domain: str, name: str = "production"
+) -> tuple[EnvironmentRecord, str]:
+    """An environment named in a public URL (the hosted pages' ``?org=&env=``), and the
+    client_id of its default application."""
+    async with rt.db.transaction() as tx:
+        env = await repo.get_environment(tx, domain, name)
+        app = None if env is None else await find_application(tx, env.id, None)
+    if env is None or app is None:
+        raise NotFound("Unknown organization or environment.")
+    return env, app.client_id
+
+
+async def environment_by_id(rt: Runtime, environment_id: str) -> EnvironmentRecord:
+    async with rt.db.transaction() as tx:
+        env = await repo.get_environment_by_id(tx, environment_id)
+    if env is None:
+        raise NotFound("Unknown organization or environment.")
+    return env
 
 
 async def _fresh_environment(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 import structlog
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +30,8 @@ from twostep.web.api import (
     totp,
     users,
 )
+from twostep.web.pages import admin as admin_pages
+from twostep.web.pages import auth as auth_pages
 from twostep.web.problems import install_problem_handlers, problem_response
 from twostep.web.runtime_state import attach_runtime
 
@@ -73,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops,
     ):
         app.include_router(module.router)
+    app.include_router(auth_pages.router)
+    app.include_router(admin_pages.router)
+    app.mount("/static", StaticFiles(directory=str(files("twostep") / "web" / "static")), "static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -18,6 +18,11 @@ MISSING_CREDENTIALS = "Enter your username (or email) and password."
 class PasswordStep(Step):
     kind: ClassVar[str] = "password"
 
+    async def enter(self, ctx: StepContext) -> Outcome:
+        if ctx.state.user_id is not None and "pwd" in ctx.state.amr:
+            return Advance()  # started for a signed-in user: who they are is known
+        return await super().enter(ctx)
+
     async def submit(self, ctx: StepContext) -> Outcome:
         assert isinstance(self.settings, PasswordConfig)
         username, password = ctx.input.get("username"), ctx.input.get("password")

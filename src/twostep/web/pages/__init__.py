@@ -1,0 +1,1 @@
+"""Hosted HTML pages: they render the steps of the journey engine and work without JavaScript."""

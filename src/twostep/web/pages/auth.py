@@ -1,0 +1,456 @@
+"""The pages a person sees: sign in (the ``login`` journey), two-factor settings, enabling
+(``enroll``) and disabling (``disable``) it, recovery codes, the lock, signing out.
+
+Every step page is a template named after the step id and posts to ``/auth/journey``; the
+journey runner decides what comes next, so there is no second implementation of login here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from contextlib import suppress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+
+from twostep.clock import to_datetime
+from twostep.errors import (
+    JourneyExpired,
+    NotAuthenticated,
+    NotFound,
+    TwostepError,
+)
+from twostep.i18n import translate
+from twostep.journeys.runner import (
+    Answer,
+    Rejection,
+    SignedIn,
+    StepAnswer,
+    Success,
+    current_step,
+    start_journey,
+    submit_answer,
+)
+from twostep.otp import parse_key_uri
+from twostep.services import locks
+from twostep.services.accounts import get_user
+from twostep.services.authentication import end_session, read_session, session_csrf
+from twostep.services.organizations import environment_by_id, public_environment
+from twostep.services.qr import qr_svg
+from twostep.services.runtime import Actor, Runtime, config_of, totp_enabled
+from twostep.storage.repositories.organizations import EnvironmentRecord
+from twostep.storage.repositories.sessions import UserSession
+from twostep.web.deps import RuntimeDep
+from twostep.web.pages.rendering import page_locale, render, secure_cookies
+
+router = APIRouter(tags=["hosted pages"], include_in_schema=False)
+
+SESSION_COOKIE = "twostep_session"
+JOURNEY_COOKIE = "twostep_journey"
+NEXT_COOKIE = "twostep_next"
+# Where a finished login may send the browser: a path on this server, nothing else.
+SAFE_NEXT = re.compile(r"^/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+DomainQuery = Annotated[str, Query(min_length=1, max_length=63, pattern=r"^[a-z0-9-]+$")]
+EnvQuery = Annotated[str, Query(pattern="^(sandbox|production)$")]
+
+
+def _actor(request: Request, session: UserSession | None = None) -> Actor:
+    ip = request.client.host if request.client else None
+    return Actor(f"user:{session.user_id}" if session else "journey", ip)
+
+
+def _set_cookie(response: Response, rt: Runtime, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(rt),
+    )
+
+
+def _message(
+    request: Request,
+    env: EnvironmentRecord | None,
+    heading: str,
+    text: str = "",
+    *,
+    status: int = 200,
+    alert: bool = False,
+    link: str | None = None,
+    link_text: str = "",
+) -> Response:
+    return render(
+        request,
+        "message.html",
+        env=env,
+        status=status,
+        heading=heading,
+        text=text,
+        alert=alert,
+        link=link,
+        link_text=link_text,
+        **_chrome(request),
+    )
+
+
+LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français"}
+
+
+def _chrome(request: Request) -> dict[str, Any]:
+    """What base.html needs besides the theme: the language switcher's links."""
+    links = [(code, str(request.url.include_query_params(lang=code))) for code in LANGUAGE_NAMES]
+    return {"lang_links": links, "language_names": LANGUAGE_NAMES}
+
+
+def _login_link(env: EnvironmentRecord | None) -> str:
+    if env is None:
+        return "/auth/login"
+    suffix = "" if env.name == "production" else f"&env={env.name}"
+    return f"/auth/login?org={env.organization_domain}{suffix}"
+
+
+def _group(secret: str) -> str:
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def _show_step(request: Request, answer: StepAnswer) -> Response:
+    context: dict[str, Any] = {"answer": answer, "error": answer.error}
+    if answer.step_id == "TotpRegistration":
+        context["qr_svg"] = qr_svg(answer.payload["uri"])
+        context["grouped_secret"] = _group(answer.payload["secret"])
+        context["params"] = parse_key_uri(answer.payload["uri"]).params
+    response = render(
+        request,
+        f"steps/{answer.step_id}.html",
+        env=answer.environment,
+        **context,
+        **_chrome(request),
+    )
+    rt: Runtime = request.app.state.runtime
+    _set_cookie(response, rt, JOURNEY_COOKIE, answer.session, rt.settings.journey_ttl_s)
+    return response
+
+
+async def _finish(request: Request, answer: Answer) -> Response:
+    """Show the step a journey waits on, or end it: a session cookie, or the rejection."""
+    rt: Runtime = request.app.state.runtime
+    if isinstance(answer, StepAnswer):
+        return _show_step(request, answer)
+    locale = page_locale(request)
+    if isinstance(answer, Rejection):
+        response = _message(
+            request,
+            answer.environment,
+            translate(locale, "Not signed in"),
+            answer.error.detail(locale),
+            status=403,
+            alert=True,
+            link=_login_link(answer.environment),
+            link_text=translate(locale, "Start again"),
+        )
+        response.delete_cookie(JOURNEY_COOKIE, path="/")
+        return response
+    assert isinstance(answer, Success)
+    target = request.cookies.get(NEXT_COOKIE) or ""
+    if not SAFE_NEXT.fullmatch(target):
+        target = f"/auth/two-factor?done={answer.journey}"
+    response = RedirectResponse(target, status_code=303)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        with suppress(NotAuthenticated):  # the journey's new session replaces the old one
+            await end_session(rt, old)
+    _set_cookie(response, rt, SESSION_COOKIE, answer.data["token"], rt.settings.session_ttl_s)
+    response.delete_cookie(JOURNEY_COOKIE, path="/")
+    response.delete_cookie(NEXT_COOKIE, path="/")
+    return response
+
+
+def _expired(request: Request, env: EnvironmentRecord | None = None) -> Response:
+    locale = page_locale(request)
+    response = _message(
+        request,
+        env,
+        translate(locale, "Session expired"),
+        translate(locale, JourneyExpired.default_msgid),
+        status=410,
+        alert=True,
+        link=_login_link(env),
+        link_text=translate(locale, "Start again"),
+    )
+    response.delete_cookie(JOURNEY_COOKIE, path="/")
+    return response
+
+
+@router.get("/auth/login")
+async def login_page(
+    request: Request,
+    rt: RuntimeDep,
+    org: DomainQuery,
+    env: EnvQuery = "production",
+    next: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """Sign in to an organization (production, or ``&env=sandbox``)."""
+    _, client_id = await public_environment(rt, org, env)
+    answer = await start_journey(rt, _actor(request), "login", client_id, {})
+    response = await _finish(request, answer)
+    if next and SAFE_NEXT.fullmatch(next):
+        _set_cookie(response, rt, NEXT_COOKIE, next, rt.settings.journey_ttl_s)
+    return response
+
+
+@router.get("/auth/journey")
+async def journey_page(request: Request, rt: RuntimeDep) -> Response:
+    """The step the browser's journey waits on (a reload, or a change of language)."""
+    session = request.cookies.get(JOURNEY_COOKIE)
+    try:
+        answer = await current_step(rt, session or "")
+    except JourneyExpired:
+        return _expired(request)
+    return _show_step(request, answer)
+
+
+@router.post("/auth/journey")
+async def journey_answer(
+    request: Request,
+    rt: RuntimeDep,
+    csrf: Annotated[str, Form(max_length=128)],
+    step: Annotated[str, Form(max_length=64)],
+    username: Annotated[str | None, Form(max_length=1000)] = None,
+    password: Annotated[str | None, Form(max_length=1024)] = None,
+    code: Annotated[str | None, Form(max_length=100)] = None,
+    alternative: Annotated[str | None, Form(max_length=40)] = None,
+    confirmed: Annotated[str | None, Form(max_length=10)] = None,
+) -> Response:
+    """An answer to the step the page showed, turned into the journey's input."""
+    session = request.cookies.get(JOURNEY_COOKIE) or ""
+    try:
+        shown = await current_step(rt, session)
+    except JourneyExpired:
+        return _expired(request)
+    if shown.step_id != step:
+        return _show_step(request, shown)  # an old tab: show where the journey is now
+    actor = _actor(request)
+    try:
+        match step:
+            case "Password":
+                answer = await submit_answer(
+                    rt, actor, session, {"username": username, "password": password}, csrf=csrf
+                )
+            case "TotpRegistration":
+                # One page shows the QR code and asks for the first code: two journey steps.
+                answer = await submit_answer(rt, actor, session, {}, csrf=csrf)
+                if isinstance(answer, StepAnswer) and answer.step_id == "TotpAuthentication":
+                    # A wrong first code leaves the journey on the code step: its page asks again.
+                    answer = await submit_answer(rt, actor, session, {"code": code}, csrf=csrf)
+            case "TotpAuthentication" if alternative:
+                answer = await submit_answer(
+                    rt, actor, session, {"alternative": alternative}, csrf=csrf
+                )
+            case "TotpAuthentication" | "RecoveryCode":
+                answer = await submit_answer(rt, actor, session, {"code": code}, csrf=csrf)
+            case "RecoveryCodes":
+                answer = await submit_answer(
+                    rt, actor, session, {"confirmed": confirmed == "yes"}, csrf=csrf
+                )
+            case _:
+                return _show_step(request, shown)
+    except JourneyExpired:
+        return _expired(request, shown.environment)
+    except TwostepError as exc:  # a stale form (CSRF) or a racing second click
+        locale = page_locale(request)
+        return _message(
+            request,
+            shown.environment,
+            translate(locale, "Please try again"),
+            translate(locale, exc.msgid, **exc.params),
+            status=exc.status,
+            alert=True,
+            link="/auth/journey",
+            link_text=translate(locale, "Continue"),
+        )
+    return await _finish(request, answer)
+
+
+@router.get("/auth/journey/recovery-codes.txt")
+async def recovery_codes_file(request: Request, rt: RuntimeDep) -> Response:
+    """The recovery codes the journey is showing, as a text file (never after it moved on)."""
+    try:
+        shown = await current_step(rt, request.cookies.get(JOURNEY_COOKIE) or "")
+    except JourneyExpired:
+        return _expired(request)
+    if shown.step_id != "RecoveryCodes":
+        return _show_step(request, shown)
+    env = shown.environment
+    issuer = env.organization_name if env else "Twostep"
+    lines = [f"{issuer} recovery codes", "", *shown.payload["codes"], ""]
+    return PlainTextResponse(
+        "\n".join(lines),
+        headers={
+            "Content-Disposition": 'attachment; filename="recovery-codes.txt"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def _signed_in(request: Request, rt: Runtime) -> UserSession | None:
+    try:
+        return await read_session(rt, request.cookies.get(SESSION_COOKIE))
+    except NotAuthenticated:
+        return None
+
+
+def _to_login(request: Request, env: EnvironmentRecord | None = None) -> Response:
+    org = request.query_params.get("org")
+    if env is None and org:
+        return RedirectResponse(f"/auth/login?org={org}&next=/auth/two-factor", status_code=303)
+    if env is not None:
+        return RedirectResponse(f"{_login_link(env)}&next=/auth/two-factor", status_code=303)
+    locale = page_locale(request)
+    return _message(
+        request,
+        None,
+        translate(locale, "Not signed in"),
+        translate(locale, NotAuthenticated.default_msgid),
+        status=401,
+        alert=True,
+    )
+
+
+DONE_NOTICES = {
+    "login": "You are signed in.",
+    "enroll": "Two-factor authentication is on.",
+    "disable": "Two-factor authentication is off.",
+}
+
+
+@router.get("/auth/two-factor")
+async def two_factor_page(
+    request: Request,
+    rt: RuntimeDep,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+    error: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The signed-in user's two-factor state, with Enable or Disable, and the lock."""
+    session = await _signed_in(request, rt)
+    if session is None:
+        return _to_login(request)
+    env = await environment_by_id(rt, session.environment_id)
+    try:
+        view = await get_user(rt, env, session.user_id, session.client_id)
+    except NotFound:
+        return _to_login(request, env)
+    config = config_of(env.auth_config)
+    locale = page_locale(request)
+    user = view.user
+    enrolled = view.two_factor.enrolled_at
+    return render(
+        request,
+        "two_factor.html",
+        env=env,
+        name=user.email or user.username or user.phone or user.id,
+        two_factor=view.two_factor,
+        enrolled_at=to_datetime(enrolled).strftime("%Y-%m-%d %H:%M UTC") if enrolled else "",
+        totp_active=totp_enabled(rt.settings, config),
+        lock_enabled=config.lock.enabled,
+        lock={"paired": user.lock_paired_at is not None, "closed": user.lock_closed},
+        csrf=session_csrf(rt, session),
+        notice=translate(locale, DONE_NOTICES[done]) if done in DONE_NOTICES else None,
+        error=translate(locale, LOCK_ERRORS[error]) if error in LOCK_ERRORS else None,
+        **_chrome(request),
+    )
+
+
+async def _start_for_user(request: Request, rt: Runtime, journey: str) -> Response:
+    session = await _signed_in(request, rt)
+    if session is None:
+        return _to_login(request)
+    signed_in = SignedIn(session.user_id, session.amr, session.auth_time)
+    answer = await start_journey(
+        rt, _actor(request, session), journey, session.client_id, {}, signed_in=signed_in
+    )
+    return await _finish(request, answer)
+
+
+@router.get("/auth/two-factor/enable")
+async def enable_page(request: Request, rt: RuntimeDep) -> Response:
+    """Enrollment: the QR code (and the key as text), the first code, the recovery codes."""
+    return await _start_for_user(request, rt, "enroll")
+
+
+@router.get("/auth/two-factor/disable")
+async def disable_page(request: Request, rt: RuntimeDep) -> Response:
+    """A current code (or a recovery code) confirms; then the authenticator is removed."""
+    return await _start_for_user(request, rt, "disable")
+
+
+LOCK_ERRORS = {"lock": "The lock could not be changed."}
+
+
+@router.post("/auth/two-factor/lock")
+async def lock_action(
+    request: Request,
+    rt: RuntimeDep,
+    csrf: Annotated[str, Form(max_length=128)],
+    action: Annotated[str, Form(pattern="^(pair|open|close|unpair)$")],
+) -> Response:
+    """Pair, open, close or unpair the user's lock (spec 3.13)."""
+    session = await _signed_in(request, rt)
+    if session is None or not hmac.compare_digest(csrf, session_csrf(rt, session)):
+        return _to_login(request)
+    env = await environment_by_id(rt, session.environment_id)
+    actor = _actor(request, session)
+    try:
+        if action == "pair":
+            await locks.pair_lock(rt, actor, env, session.user_id)
+        elif action == "unpair":
+            await locks.unpair_lock(rt, actor, env, session.user_id)
+        else:
+            await locks.set_lock(rt, actor, env, session.user_id, closed=action == "close")
+    except TwostepError:
+        return RedirectResponse("/auth/two-factor?error=lock", status_code=303)
+    return RedirectResponse("/auth/two-factor", status_code=303)
+
+
+@router.get("/auth/logout")
+async def logout_page(request: Request, rt: RuntimeDep) -> Response:
+    """A button that signs out (signing out is a POST, so a link elsewhere cannot do it)."""
+    session = await _signed_in(request, rt)
+    if session is None:
+        return _signed_out(request, None)
+    env = await environment_by_id(rt, session.environment_id)
+    return render(
+        request, "logout.html", env=env, csrf=session_csrf(rt, session), **_chrome(request)
+    )
+
+
+@router.post("/auth/logout")
+async def logout(
+    request: Request, rt: RuntimeDep, csrf: Annotated[str, Form(max_length=128)]
+) -> Response:
+    session = await _signed_in(request, rt)
+    env = None
+    if session is not None and hmac.compare_digest(csrf, session_csrf(rt, session)):
+        env = await environment_by_id(rt, session.environment_id)
+        await end_session(rt, request.cookies.get(SESSION_COOKIE))
+    return _signed_out(request, env)
+
+
+def _signed_out(request: Request, env: EnvironmentRecord | None) -> Response:
+    locale = page_locale(request)
+    response = _message(
+        request,
+        env,
+        translate(locale, "Signed out"),
+        translate(locale, "You are signed out."),
+        link=_login_link(env) if env else None,
+        link_text=translate(locale, "Sign in"),
+    )
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(JOURNEY_COOKIE, path="/")
+    return response
