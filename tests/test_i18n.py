@@ -162,3 +162,9 @@ def test_every_page_text_is_in_the_catalogue() -> None:
     found = page_msgids()
     assert len(found) > 40
     assert sorted(found - msgids) == []
+
+
+def test_page_aliases_name_page_texts() -> None:
+    from twostep.web.texts import PAGE_ALIASES
+
+    assert set(PAGE_ALIASES.values()) <= page_msgids()

@@ -131,7 +131,9 @@ def demo() -> None:
         f"Twostep demo on {base}",
         f"  demo organization: {bootstrap.DEMO_DOMAIN}"
         + ("  (created now)" if setup.created else "  (already there)"),
+        f"  sign in:           {base}/auth/login?org={bootstrap.DEMO_DOMAIN}",
         f"  demo user:         {bootstrap.DEMO_USER} / {bootstrap.DEMO_PASSWORD}",
+        f"  admin console:     {base}/admin  (with a key from the demo org API keys file)",
         f"  API reference:     {base}/docs",
         "  walk-through (README), first line:",
         f"    ADMIN={admin}",

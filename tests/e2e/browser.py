@@ -27,6 +27,8 @@ async def shoot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
+    # The card alone, small enough for the README (docs/screenshots/ holds copies).
+    await page.locator("main").screenshot(path=str(SCREENSHOTS / f"{name}-card.png"))
     return path
 
 

@@ -260,3 +260,35 @@ async def test_the_theme_shows(browser: Browser, site: Server, org: Api) -> None
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["referrer-policy"] == "no-referrer"
     await shoot(page, "login-themed")
+
+
+async def test_the_admin_resets_a_user(
+    browser: Browser, site: Server, org: Api, tmp_path: Path
+) -> None:
+    user = org.create_user(password=PASSWORD)
+    page = await new_page(browser)
+    await sign_in(page, site, org, user["email"])
+    await enable_two_factor(page, tmp_path)
+    await sign_out(page)
+
+    admin = await new_page(browser)
+    await admin.goto(f"{site.base_url}/admin")
+    await shoot(admin, "admin-sign-in")
+    await admin.get_by_label("API key").fill(org.key)
+    await admin.get_by_role("button", name="Sign in").click()
+    await admin.get_by_label("Search").fill(user["email"][:8])
+    await admin.get_by_role("button", name="Search").click()
+    row = admin.locator("tbody tr", has_text=user["email"])
+    await expect(row).to_contain_text("On")
+    await shoot(admin, "admin-users")
+    await row.get_by_role("link", name=user["email"]).click()
+    await shoot(admin, "admin-user")
+    await admin.get_by_role("button", name="Reset two-factor").click()
+    await expect(admin.locator(".notice")).to_be_visible()
+    assert org.request("GET", org.user_path(user["id"])).json()["two_factor"]["enabled"] is False
+    await admin.get_by_role("link", name="Auth config").click()
+    await shoot(admin, "admin-config")
+
+    # The user signs in with the password alone now, and can enroll again.
+    await sign_in(page, site, org, user["email"])
+    await expect(page.locator(".badge")).to_have_text("Off")

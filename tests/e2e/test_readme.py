@@ -100,6 +100,7 @@ def test_demo_command_sets_up_once_and_serves(tmp_path: Path) -> None:
             outputs.append(process.communicate(timeout=15)[0].decode())
     assert "(created now)" in outputs[0]
     assert "demo@demo.test / demo-password" in outputs[0]
+    assert f"sign in:           {base}/auth/login?org=demo" in outputs[0]
     assert "(already there)" in outputs[1]
     assert admin_key in outputs[0]  # shown once, at first start...
     assert admin_key not in outputs[1]  # ...and never again
@@ -130,3 +131,13 @@ def test_readme_client_example_runs_against_the_demo(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr + result.stdout
     assert "recovery codes: [" in result.stdout
     assert "signed in with ['pwd', 'otp'] as " in result.stdout
+
+
+def test_readme_screenshots_are_there_and_small() -> None:
+    readme = (ROOT / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\((docs/screenshots/[^)]+\.png)\)", readme)
+    assert len(images) >= 3
+    for image in images:
+        path = ROOT / image
+        assert path.is_file(), image
+        assert path.stat().st_size < 100_000, image

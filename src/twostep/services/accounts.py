@@ -136,11 +136,16 @@ async def get_user(
         return (await _views(tx, [user], app))[0]
 
 
-async def list_users(rt: Runtime, env: EnvironmentRecord, *, page: int, per_page: int) -> Page:
+async def list_users(
+    rt: Runtime, env: EnvironmentRecord, *, page: int, per_page: int, q: str | None = None
+) -> Page:
+    """One page of the environment's users, oldest first; ``q`` keeps those whose email,
+    username or phone contains it (case-insensitive)."""
+    q = (q or "").strip() or None
     async with rt.db.transaction() as tx:
         app = await require_application(tx, env, None)
-        total = await repo.count_users(tx, env.id)
-        rows = await repo.list_users(tx, env.id, offset=(page - 1) * per_page, limit=per_page)
+        total = await repo.count_users(tx, env.id, q)
+        rows = await repo.list_users(tx, env.id, offset=(page - 1) * per_page, limit=per_page, q=q)
         data = await _views(tx, rows, app)
     return Page(data, page, per_page, total)
 

@@ -32,6 +32,7 @@ __all__ = [
     "get_auth_config",
     "get_organization",
     "patch_auth_config",
+    "principal_by_key_id",
     "public_environment",
 ]
 
@@ -148,6 +149,13 @@ async def authenticate(rt: Runtime, cache: PrincipalCache, api_key: str | None) 
             raise Unauthorized()
         cache.put(key_hash, principal, now)
     return principal
+
+
+async def principal_by_key_id(rt: Runtime, key_id: str) -> Principal | None:
+    """Who a live (not revoked) API key speaks for, by its id: an admin console session
+    re-checks it on every request, so revoking the key ends the session at once."""
+    async with rt.db.transaction() as tx:
+        return await repo.find_principal_by_key_id(tx, key_id)
 
 
 async def environment_for(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from twostep import errors
 
-__all__ = ["ALIASES", "error_aliases"]
+__all__ = ["ALIASES", "PAGE_ALIASES", "error_aliases"]
 
 
 def error_aliases() -> dict[str, str]:
@@ -26,4 +26,30 @@ def error_aliases() -> dict[str, str]:
     return aliases
 
 
-ALIASES: dict[str, str] = error_aliases()
+# The page texts operators most often reword, by MIB-style names (tooltips and titles).
+PAGE_ALIASES: dict[str, str] = {
+    "totp.tooltip.code": "Enter the code shown by your authenticator app.",
+    "totp.tooltip.recoverycode": "Enter one of your recovery codes.",
+    "totp.tooltip.scan": (
+        "Scan this QR code with an authenticator app "
+        "(Google Authenticator, Authy, FreeOTP, 1Password...)."
+    ),
+    "totp.tooltip.manualkey": "Can't scan it? Enter this key by hand",
+    "totp.tooltip.firstcode": "Then enter the code the app shows",
+    "totp.tooltip.recoverycodes": (
+        "If you lose your phone, each of these codes lets you sign in once. "
+        "Keep them somewhere safe: they are shown only now."
+    ),
+    "totp.tooltip.lock": (
+        "While your lock is closed, nobody can sign in to your account, "
+        "even with your password and code."
+    ),
+    "totp.title.setup": "Set up two-factor authentication",
+    "totp.title.challenge": "Two-factor authentication",
+    "totp.title.recoverycodes": "Your recovery codes",
+    "login.title": "Sign in",
+    "login.username": "Email or username",
+    "login.password": "Password",
+}
+
+ALIASES: dict[str, str] = {**error_aliases(), **PAGE_ALIASES}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.errors import Conflict
@@ -17,6 +17,7 @@ __all__ = [
     "OrganizationRecord",
     "Principal",
     "find_principal",
+    "find_principal_by_key_id",
     "get_environment",
     "get_environment_by_id",
     "get_organization",
@@ -173,10 +174,19 @@ async def insert_api_key(
 
 async def find_principal(tx: Tx, key_hash: str) -> Principal | None:
     """The principal of a live key with this hash, or None."""
+    return await _live_principal(tx, api_keys.c.key_hash == key_hash)
+
+
+async def find_principal_by_key_id(tx: Tx, key_id: str) -> Principal | None:
+    """The principal of the live (not revoked) key with this id, or None."""
+    return await _live_principal(tx, api_keys.c.id == key_id)
+
+
+async def _live_principal(tx: Tx, which: ColumnElement[bool]) -> Principal | None:
     key = (
         await tx.execute(
             select(api_keys.c.id, api_keys.c.environment_id).where(
-                api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+                which, api_keys.c.revoked_at.is_(None)
             )
         )
     ).first()

@@ -100,10 +100,34 @@ async def find_user_by_identifier(
     return None if row is None else _user(row)
 
 
-async def list_users(tx: Tx, environment_id: str, *, offset: int, limit: int) -> list[UserRecord]:
+def _escape_like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (with ``\\`` as the escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _in_environment(environment_id: str, q: str | None) -> ColumnElement[bool]:
+    """The users of an environment; with ``q``, those whose email, username or phone contains
+    it (case-insensitive, wildcards taken literally)."""
+    where = users.c.environment_id == environment_id
+    if not q:
+        return where
+    pattern = f"%{_escape_like(q)}%"
+    return and_(
+        where,
+        or_(
+            users.c.email.ilike(pattern, escape="\\"),
+            users.c.username.ilike(pattern, escape="\\"),
+            users.c.phone.ilike(pattern, escape="\\"),
+        ),
+    )
+
+
+async def list_users(
+    tx: Tx, environment_id: str, *, offset: int, limit: int, q: str | None = None
+) -> list[UserRecord]:
     stmt = (
         select(users)
-        .where(users.c.environment_id == environment_id)
+        .where(_in_environment(environment_id, q))
         .order_by(users.c.created_at, users.c.id)
         .offset(offset)
         .limit(limit)
@@ -111,8 +135,8 @@ async def list_users(tx: Tx, environment_id: str, *, offset: int, limit: int) ->
     return [_user(row) for row in await tx.execute(stmt)]
 
 
-async def count_users(tx: Tx, environment_id: str) -> int:
-    stmt = select(func.count()).select_from(users).where(users.c.environment_id == environment_id)
+async def count_users(tx: Tx, environment_id: str, q: str | None = None) -> int:
+    stmt = select(func.count()).select_from(users).where(_in_environment(environment_id, q))
     return int((await tx.execute(stmt)).scalar_one())
 
 

@@ -24,6 +24,7 @@ from twostep.errors import (
 )
 from twostep.i18n import translate
 from twostep.journeys.runner import (
+    STALE_FORM,
     Answer,
     Rejection,
     SignedIn,
@@ -94,17 +95,7 @@ def _message(
         alert=alert,
         link=link,
         link_text=link_text,
-        **_chrome(request),
     )
-
-
-LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français"}
-
-
-def _chrome(request: Request) -> dict[str, Any]:
-    """What base.html needs besides the theme: the language switcher's links."""
-    links = [(code, str(request.url.include_query_params(lang=code))) for code in LANGUAGE_NAMES]
-    return {"lang_links": links, "language_names": LANGUAGE_NAMES}
 
 
 def _login_link(env: EnvironmentRecord | None) -> str:
@@ -129,7 +120,6 @@ def _show_step(request: Request, answer: StepAnswer) -> Response:
         f"steps/{answer.step_id}.html",
         env=answer.environment,
         **context,
-        **_chrome(request),
     )
     rt: Runtime = request.app.state.runtime
     _set_cookie(response, rt, JOURNEY_COOKIE, answer.session, rt.settings.journey_ttl_s)
@@ -362,7 +352,6 @@ async def two_factor_page(
         csrf=session_csrf(rt, session),
         notice=translate(locale, DONE_NOTICES[done]) if done in DONE_NOTICES else None,
         error=translate(locale, LOCK_ERRORS[error]) if error in LOCK_ERRORS else None,
-        **_chrome(request),
     )
 
 
@@ -401,9 +390,11 @@ async def lock_action(
 ) -> Response:
     """Pair, open, close or unpair the user's lock (spec 3.13)."""
     session = await _signed_in(request, rt)
-    if session is None or not hmac.compare_digest(csrf, session_csrf(rt, session)):
+    if session is None:
         return _to_login(request)
     env = await environment_by_id(rt, session.environment_id)
+    if not hmac.compare_digest(csrf, session_csrf(rt, session)):
+        return _forged(request, env)
     actor = _actor(request, session)
     try:
         if action == "pair":
@@ -424,9 +415,7 @@ async def logout_page(request: Request, rt: RuntimeDep) -> Response:
     if session is None:
         return _signed_out(request, None)
     env = await environment_by_id(rt, session.environment_id)
-    return render(
-        request, "logout.html", env=env, csrf=session_csrf(rt, session), **_chrome(request)
-    )
+    return render(request, "logout.html", env=env, csrf=session_csrf(rt, session))
 
 
 @router.post("/auth/logout")
@@ -434,11 +423,28 @@ async def logout(
     request: Request, rt: RuntimeDep, csrf: Annotated[str, Form(max_length=128)]
 ) -> Response:
     session = await _signed_in(request, rt)
-    env = None
-    if session is not None and hmac.compare_digest(csrf, session_csrf(rt, session)):
-        env = await environment_by_id(rt, session.environment_id)
-        await end_session(rt, request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return _signed_out(request, None)
+    env = await environment_by_id(rt, session.environment_id)
+    if not hmac.compare_digest(csrf, session_csrf(rt, session)):
+        return _forged(request, env)  # a forged form must not even clear the cookie
+    await end_session(rt, request.cookies.get(SESSION_COOKIE))
     return _signed_out(request, env)
+
+
+def _forged(request: Request, env: EnvironmentRecord) -> Response:
+    """A form that did not come from our page (its CSRF token is not the session's)."""
+    locale = page_locale(request)
+    return _message(
+        request,
+        env,
+        translate(locale, "Please try again"),
+        translate(locale, STALE_FORM),
+        status=403,
+        alert=True,
+        link="/auth/two-factor",
+        link_text=translate(locale, "Continue"),
+    )
 
 
 def _signed_out(request: Request, env: EnvironmentRecord | None) -> Response:

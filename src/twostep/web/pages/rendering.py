@@ -20,6 +20,7 @@ from twostep.storage.repositories.organizations import EnvironmentRecord
 __all__ = ["LANG_COOKIE", "page_locale", "render", "secure_cookies"]
 
 LANG_COOKIE = "twostep_lang"
+LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français"}
 TEMPLATES = Jinja2Templates(directory=str(files("twostep") / "web" / "templates"))
 
 
@@ -71,6 +72,11 @@ def render(
             "locales": LOCALES,
             "theme": theme,
             "env": env,
+            # The language switcher: this page again in each language.
+            "lang_links": [
+                (code, str(request.url.include_query_params(lang=code))) for code in LOCALES
+            ],
+            "language_names": LANGUAGE_NAMES,
             **context,
         },
         status_code=status,
