@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.e2e.browser import ARGS, CHROMIUM, oathtool, read_qr, shoot
-from tests.server import Api, Server, new_organization
+from tests.server import Api, Server, new_organization, running_server
 
 PASSWORD = "correct horse battery staple"
 
@@ -248,6 +248,7 @@ async def test_the_theme_shows(browser: Browser, site: Server, org: Api) -> None
         "title": "Acme Login",
         "brand": "Acme Corporation",
         "style_url": "/static/twostep.css?acme",
+        "logo_url": "/static/logo.svg",
     }
     assert org.patch_config({"theme": theme}).status_code == 200
     page = await new_page(browser)
@@ -256,6 +257,9 @@ async def test_the_theme_shows(browser: Browser, site: Server, org: Api) -> None
     await expect(page).to_have_title("Sign in · Acme Login")
     await expect(page.locator(".brand-name")).to_have_text("Acme Corporation")
     assert await page.locator('link[href="/static/twostep.css?acme"]').count() == 1
+    logo = page.get_by_role("img", name="Acme Corporation")
+    await expect(logo).to_be_visible()
+    assert await logo.evaluate("image => image.naturalWidth") > 0  # it loaded: CSP allows it
     headers = response.headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["referrer-policy"] == "no-referrer"
@@ -292,3 +296,29 @@ async def test_the_admin_resets_a_user(
     # The user signs in with the password alone now, and can enroll again.
     await sign_in(page, site, org, user["email"])
     await expect(page.locator(".badge")).to_have_text("Off")
+
+
+async def test_an_xml_dictionary_changes_what_the_pages_say(
+    browser: Browser, tmp_path: Path
+) -> None:
+    overrides = tmp_path / "texts"
+    overrides.mkdir()
+    (overrides / "en.xml").write_text(
+        "<translations><totp><invalidcode>That code did not work, try the next one.</invalidcode>"
+        "<tooltip><code>Type the 6 digits from your phone</code></tooltip></totp></translations>"
+    )
+    with running_server(tmp_path / "data", TWOSTEP_TRANSLATIONS_DIR=str(overrides)) as server:
+        api = new_organization(server)[0]
+        user = api.create_user(password=PASSWORD)
+        page = await new_page(browser)
+        await sign_in(page, server, api, user["email"])
+        await enable_two_factor(page, tmp_path)
+        await sign_out(page)
+        await sign_in(page, server, api, user["email"])
+        await expect(page.get_by_label("Type the 6 digits from your phone")).to_be_visible()
+        await enter_code(page, "00000a")
+        await expect(page.get_by_role("alert")).to_have_text(
+            "That code did not work, try the next one."
+        )
+        await shoot(page, "code-wrong-overridden")
+        api.close()

@@ -1,18 +1,16 @@
 """What the hosted pages refuse, driven without a browser (no JavaScript is ever needed):
-forms without their CSRF token, open redirects, stale forms, sessions that ended; and an
-operator's XML dictionary changing what the pages say."""
+forms without their CSRF token, open redirects, stale forms, sessions that ended."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.test_api_errors import enroll
-from tests.server import Api, Server, new_organization, running_server
+from tests.server import Api, Server
 
 PASSWORD = "correct horse battery staple"
 
@@ -125,29 +123,3 @@ def test_the_pages_need_a_known_organization(browser: httpx.Client) -> None:
     assert nobody.status_code == 401
     assert "Not signed in" in nobody.text
     assert browser.get("/auth/journey").status_code == 410
-
-
-def test_an_xml_dictionary_changes_the_pages(tmp_path: Path) -> None:
-    overrides = tmp_path / "texts"
-    overrides.mkdir()
-    (overrides / "en.xml").write_text(
-        "<translations><totp><invalidcode>That code did not work.</invalidcode>"
-        "<tooltip><code>Type the 6 digits from your phone</code></tooltip></totp></translations>"
-    )
-    with running_server(tmp_path / "data", TWOSTEP_TRANSLATIONS_DIR=str(overrides)) as server:
-        api = new_organization(server)[0]
-        user, _, _ = enroll(api, password=PASSWORD)
-        with httpx.Client(base_url=server.base_url, timeout=30) as browser:
-            challenge = sign_in(browser, api, user["email"])
-            assert "Type the 6 digits from your phone" in challenge.text
-            wrong = browser.post(
-                "/auth/journey",
-                data={
-                    "csrf": form_value(challenge.text, "csrf"),
-                    "step": "TotpAuthentication",
-                    "code": "00000a",
-                },
-            )
-            assert "That code did not work." in wrong.text
-            assert "The code is not valid." not in wrong.text
-        api.close()
