@@ -29,7 +29,9 @@ app = typer.Typer(
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
-keys_app = typer.Typer(help="The keys that encrypt TOTP secrets.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The keys that encrypt TOTP secrets, and those that sign tokens.", no_args_is_help=True
+)
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
@@ -155,8 +157,19 @@ def org_create(
     email_domain: Annotated[list[str] | None, typer.Option()] = None,
 ) -> None:
     """Create an organization and print its two API keys (shown once)."""
+    from pydantic import ValidationError
+
     from twostep.services.organizations import create_organization
     from twostep.services.runtime import Actor
+    from twostep.web.api.schemas import OrganizationCreate
+
+    try:  # the same rules as POST /api/v1/organizations
+        OrganizationCreate.model_validate(
+            {"name": name, "domain": domain, "email_domains": email_domain or []}
+        )
+    except ValidationError as exc:
+        typer.echo(f"not a valid organization: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
 
     async def work(rt: Runtime) -> dict[str, str]:
         created = await create_organization(
@@ -226,6 +239,20 @@ def keys_rotate(
     typer.echo(f"new key {report.new_key_id}: {report.rewrapped} secrets rewrapped")
     if report.retired:
         typer.echo(f"retired: {', '.join(report.retired)}")
+
+
+@keys_app.command("rotate-signing")
+def keys_rotate_signing(
+    publish_for: Annotated[
+        int,
+        typer.Option(help="seconds the old key stays in the JWKS (the longest token lifetime)"),
+    ] = 86400,
+) -> None:
+    """Sign new tokens with a new key; the old one stays published until its tokens expired."""
+    from twostep.oauth.keys import rotate_signing_keys
+
+    kid = _with_runtime(lambda rt: rotate_signing_keys(rt, publish_for_s=publish_for))
+    typer.echo(f"new signing key {kid}; the previous one is published for {publish_for} s more")
 
 
 @app.command()

@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 ARGS = [
     "--no-sandbox",
@@ -53,3 +53,9 @@ def oathtool(secret: str, periods_ahead: int = 0) -> str:
         check=True,
     )
     return done.stdout.strip()
+
+
+async def new_page(browser: Browser, locale: str = "en-US") -> Page:
+    """A fresh browser profile (its own cookies) at a desktop size."""
+    context = await browser.new_context(locale=locale, viewport={"width": 1000, "height": 900})
+    return await context.new_page()

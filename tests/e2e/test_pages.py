@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.browser import ARGS, CHROMIUM, oathtool, read_qr, shoot
+from tests.e2e.browser import new_page, oathtool, read_qr, shoot
 from tests.server import Api, Server, new_organization, running_server
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture
@@ -43,11 +35,6 @@ def org(site: Server) -> Iterator[Api]:
     assert api.patch_config({"totp": {"valid_future_tokens": 5}}).status_code == 200
     yield api
     api.close()
-
-
-async def new_page(browser: Browser, locale: str = "en-US") -> Page:
-    context = await browser.new_context(locale=locale, viewport={"width": 1000, "height": 900})
-    return await context.new_page()
 
 
 async def sign_in(page: Page, site: Server, api: Api, email: str, password: str = PASSWORD) -> None:

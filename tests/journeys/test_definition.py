@@ -17,6 +17,7 @@ from twostep.journeys.definition import (
     JourneyDefinition,
     validate_definition,
 )
+from twostep.journeys.expressions import parse_expression
 from twostep.journeys.kinds import KINDS
 
 
@@ -370,6 +371,7 @@ def test_catalogue_answers_the_spec_step_ids() -> None:
         "register_totp": "TotpRegistration",
         "authenticate_totp": "TotpAuthentication",
         "recovery_code": "RecoveryCode",
+        "consent": "Consent",
         "show_recovery_codes": "RecoveryCodes",
     }
     assert {name for name, kind in KINDS.items() if kind.terminal} == {"complete", "reject"}
@@ -401,8 +403,15 @@ def test_builtin_login_covers_the_spec_path() -> None:
         "register_totp",
         "show_recovery_codes",
     } <= types
-    expressions = {item["config"].get("expression") for item in BUILTIN_LOGIN["steps"]}
-    assert {"user.has_totp", "vars.enforce"} <= expressions
+    names = set().union(
+        *(
+            parse_expression(item["config"]["expression"]).names()
+            for item in BUILTIN_LOGIN["steps"]
+            if "expression" in item["config"]
+        )
+    )
+    assert {"user.has_totp", "user.amr", "vars.enforce", "vars.step_up"} <= names
+    assert {"vars.require_mfa", "vars.needs_consent"} <= names
 
 
 # A valid config per type, and some that are wrong for any type.

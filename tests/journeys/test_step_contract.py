@@ -213,6 +213,12 @@ SCENARIOS = [
         check=check_new_codes,
     ),
     Scenario(
+        "consent",
+        [PW, step("s", "consent", "done", "no"), DONE, NO],
+        good=Path([login, {"approve": True}], "Success"),
+        bad=Path([login, {"approve": "yes"}, {"approve": False}], "access_denied", asks_again=1),
+    ),
+    Scenario(
         "send_code",
         [PW, step("s", "send_code", "done"), DONE, NO],
         good=Path([login], "Success", setup=enrolled),

@@ -51,6 +51,9 @@ class JourneyState(BaseModel):
     # The authenticator this journey registered and still has to confirm with a first code.
     registered: str | None = None
     recovery_codes: Sealed | None = None
+    # The OAuth authorization request this journey answers (client, redirect_uri, state, nonce,
+    # scope, PKCE challenge...): its end issues an authorization code instead of a token.
+    oauth: dict[str, Any] | None = None
     # The step id and payload last shown, for showing them again (a reloaded page).
     shown: Sealed | None = None
 

@@ -258,19 +258,37 @@ def _step(
 
 
 # Password, then the TOTP challenge (a recovery code as the alternative) for users who have an
-# authenticator; else, when the runner seeds vars.enforce from totp.enforce, first-login enrollment.
+# authenticator; else, when the runner seeds vars.enforce from totp.enforce (or an application
+# asks for a second factor: vars.require_mfa), first-login enrollment. A journey started for a
+# signed-in user (SSO, step-up) skips what the session already proved, unless vars.step_up asks
+# for a fresh code. A third-party application then asks the user's consent (vars.needs_consent).
 BUILTIN_LOGIN: dict[str, Any] = {
     "start": "password",
     "steps": [
         _step("password", "password", "has_totp", "denied"),
-        _step("has_totp", "condition", "send_code", "enforce", expression="user.has_totp"),
+        _step(
+            "has_totp",
+            "condition",
+            "send_code",
+            "enforce",
+            expression="user.has_totp and (vars.step_up or not ('otp' in user.amr "
+            "or 'recovery' in user.amr))",
+        ),
         _step("send_code", "send_code", "totp"),
-        _step("totp", "authenticate_totp", "done", "recovery"),
-        _step("recovery", "recovery_code", "done", "denied"),
-        _step("enforce", "condition", "register", "done", expression="vars.enforce"),
+        _step("totp", "authenticate_totp", "finish", "recovery"),
+        _step("recovery", "recovery_code", "finish", "denied"),
+        _step(
+            "enforce",
+            "condition",
+            "register",
+            "finish",
+            expression="not user.has_totp and (vars.enforce or vars.require_mfa)",
+        ),
         _step("register", "register_totp", "confirm_totp"),
         _step("confirm_totp", "authenticate_totp", "recovery_codes", allow_recovery_code=False),
-        _step("recovery_codes", "show_recovery_codes", "done"),
+        _step("recovery_codes", "show_recovery_codes", "finish"),
+        _step("finish", "condition", "consent", "done", expression="vars.needs_consent"),
+        _step("consent", "consent", "done", "denied"),
         _step("done", "complete"),
         _step("denied", "reject"),
     ],

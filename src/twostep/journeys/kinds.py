@@ -156,6 +156,8 @@ KINDS: Mapping[str, StepKind] = _catalogue(
     ),
     StepKind("recovery_code", "RecoveryCode", EmptyConfig, needs_next=True, may_fail=True),
     StepKind("show_recovery_codes", "RecoveryCodes", EmptyConfig, needs_next=True, may_fail=False),
+    # A third-party application asks the user's leave (OAuth): approve goes on, deny fails.
+    StepKind("consent", "Consent", EmptyConfig, needs_next=True, may_fail=True),
     # Delivery failures are logged and never block the journey (spec 3.11): no failure branch.
     StepKind("send_code", None, EmptyConfig, needs_next=True, may_fail=False),
     # Removes the user's authenticator and recovery codes (spec 3.8): the `disable` journey.

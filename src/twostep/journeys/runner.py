@@ -34,6 +34,7 @@ from twostep.journeys.context import JourneyState, Sealed, StepContext, StepErro
 from twostep.journeys.definition import JourneyDefinition
 from twostep.journeys.steps import REGISTRY, Step
 from twostep.journeys.steps.base import Advance, Fail, Finish, Outcome, Pause, Reject
+from twostep.oauth.tokens import purge_expired as purge_oauth
 from twostep.services.audit import audit
 from twostep.services.metrics import JOURNEY_ENDS
 from twostep.services.runtime import Actor, Runtime, config_of, totp_enabled
@@ -75,6 +76,8 @@ class StepAnswer:
     csrf: str = field(default="", repr=False)
     environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
     journey: str = ""
+    # The OAuth request the journey answers, if any (pages let their forms lead back to it).
+    oauth: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,8 @@ class Rejection:
     error: StepError
     environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
     journey: str = ""
+    # The OAuth request the journey answered: the refusal goes back to its redirect URI.
+    oauth: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,15 +147,21 @@ async def start_journey(
     input: dict[str, Any],
     *,
     signed_in: SignedIn | None = None,
+    vars: dict[str, Any] | None = None,
+    oauth: dict[str, Any] | None = None,
 ) -> Answer:
-    """Start ``name`` for the application ``client_id``; runs until the first pause or the end."""
+    """Start ``name`` for the application ``client_id``; runs until the first pause or the end.
+
+    ``vars`` seeds the journey's variables (``step_up``, ``require_mfa``, ``needs_consent``);
+    ``oauth`` is the authorization request whose code the journey's end issues.
+    """
     async with rt.db.transaction() as tx:
         app = await application_by_client_id(tx, client_id)
         env = None if app is None else await get_environment_by_id(tx, app.environment_id)
     if app is None or env is None:
         raise NotFound("Unknown application.")
     journey = _compile(env.id, await get_journey(rt, env, name))
-    state = JourneyState(step=journey.start, client_id=client_id)
+    state = JourneyState(step=journey.start, client_id=client_id, vars=vars or {}, oauth=oauth)
     if signed_in is not None:
         state.user_id, state.amr = signed_in.user_id, list(signed_in.amr)
         state.auth_time = signed_in.auth_time
@@ -253,7 +264,14 @@ async def current_step(rt: Runtime, session_id: str) -> StepAnswer:
         raise JourneyExpired()
     shown = _unseal(rt, session_id, state.shown)
     return StepAnswer(
-        session_id, shown["step_id"], shown["payload"], None, row.csrf, env, row.journey
+        session_id,
+        shown["step_id"],
+        shown["payload"],
+        None,
+        row.csrf,
+        env,
+        row.journey,
+        state.oauth,
     )
 
 
@@ -287,21 +305,28 @@ async def _run(
                 # Kept (sealed: it may hold a secret) so that a reloaded page can show it again.
                 ctx.state.shown = ctx.seal({"step_id": step.step_id, "payload": payload})
                 return StepAnswer(
-                    ctx.session_id, step.step_id, payload, error, csrf, ctx.env, journey.name
+                    ctx.session_id,
+                    step.step_id,
+                    payload,
+                    error,
+                    csrf,
+                    ctx.env,
+                    journey.name,
+                    ctx.state.oauth,
                 )
             case Finish(data=data):
                 ctx.state.shown = None
                 return Success(data, ctx.env, journey.name)
             case Reject(error=error):
                 ctx.state.shown = None
-                return Rejection(error, ctx.env, journey.name)
+                return Rejection(error, ctx.env, journey.name, ctx.state.oauth)
             case Fail(error=error):
                 ctx.last_error = error or ctx.last_error
                 target = step.definition.on_failure
                 if target is None:
                     ctx.state.shown = None
                     error = ctx.last_error or StepError.of(AccessDenied())
-                    return Rejection(error, ctx.env, journey.name)
+                    return Rejection(error, ctx.env, journey.name, ctx.state.oauth)
             case Advance():
                 target = step.definition.next
                 assert target is not None, f"step {step.id} has no next"
@@ -339,9 +364,10 @@ async def _ended(rt: Runtime, ctx: StepContext, journey: CompiledJourney, answer
 
 
 async def purge_expired(rt: Runtime) -> int:
-    """Forget expired journey sessions and user sessions; returns how many rows went."""
+    """Forget expired journey sessions, user sessions and OAuth codes and tokens; returns how
+    many rows went."""
     now = rt.clock.now()
     async with rt.db.transaction() as tx:
         gone = await repo.delete_expired_sessions(tx, now)
         gone += await sessions.delete_expired(tx, now)
-    return gone
+    return gone + await purge_oauth(rt)

@@ -1,4 +1,4 @@
-"""Rotating the key that seals TOTP secrets, without downtime (spec 3.2)."""
+"""Rotating the key that seals TOTP secrets and OAuth signing keys, without downtime (spec 3.2)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories import authenticators as repo
+from twostep.storage.repositories import oauth as oauth_repo
 
 __all__ = ["RotationReport", "rotate_keys"]
 
@@ -43,11 +44,23 @@ async def rotate_keys(rt: Runtime, *, retire: bool) -> RotationReport:
                     rewrapped += 1
         if len(batch) < _BATCH:
             break
+    # The OAuth signing keys (a handful of rows), sealed with their kid as associated data.
+    async with rt.db.transaction() as tx:
+        for kid, old_key_id, blob in await oauth_repo.signing_keys_sealed_not_under(
+            tx, new_key_id, limit=_BATCH
+        ):
+            rewrap = box.rewrap(old_key_id, blob, aad=kid.encode())
+            if rewrap is not None and await oauth_repo.reseal_signing_key(
+                tx, kid, old_key_id=old_key_id, key_id=rewrap[0], blob=rewrap[1]
+            ):
+                rewrapped += 1
     retired: list[str] = []
     if retire:
         for key_id in [k for k in keyring.keys if k != new_key_id]:
             async with rt.db.transaction() as tx:
-                if await repo.count_sealed_under(tx, key_id) == 0:
+                sealed = await repo.count_sealed_under(tx, key_id)
+                sealed += await oauth_repo.count_signing_keys_sealed_under(tx, key_id)
+                if sealed == 0:
                     keyring.retire(key_id)
                     retired.append(key_id)
         keyring.save(path)

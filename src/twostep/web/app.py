@@ -19,8 +19,9 @@ from twostep.logs import configure_logging
 from twostep.services.organizations import PrincipalCache
 from twostep.services.runtime import Runtime
 from twostep.settings import Settings
-from twostep.web import ops
+from twostep.web import oauth, ops
 from twostep.web.api import (
+    applications,
     audit,
     journey_runtime,
     journeys,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         organizations,
         users,
+        applications,
         totp,
         locks,
         journeys,
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(auth_pages.router)
+    app.include_router(oauth.router)
     app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=str(files("twostep") / "web" / "static")), "static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

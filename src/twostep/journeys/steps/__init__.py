@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from twostep.journeys.steps.base import Step
+from twostep.journeys.steps.consent import ConsentStep
 from twostep.journeys.steps.control import CompleteStep, ConditionStep, RejectStep, SetVariableStep
 from twostep.journeys.steps.delivery import SendCodeStep
 from twostep.journeys.steps.password import PasswordStep
@@ -23,6 +24,7 @@ REGISTRY: Mapping[str, type[Step]] = MappingProxyType(
             AuthenticateTotpStep,
             RecoveryCodeStep,
             ShowRecoveryCodesStep,
+            ConsentStep,
             SendCodeStep,
             DisableTotpStep,
             ConditionStep,

@@ -10,6 +10,7 @@ from twostep.journeys.context import StepContext, StepError
 from twostep.journeys.definition import StepDefinition
 from twostep.journeys.kinds import ConditionConfig, RejectConfig, SetVariableConfig
 from twostep.journeys.steps.base import Advance, Fail, Finish, Outcome, Reject, Step, evaluate
+from twostep.oauth.tokens import issue_code
 from twostep.services.authentication import issue_session
 
 __all__ = ["CompleteStep", "ConditionStep", "RejectStep", "SetVariableStep"]
@@ -78,15 +79,32 @@ class CompleteStep(Step):
             amr=list(ctx.state.amr),
             auth_time=ctx.state.auth_time or ctx.now,
         )
-        return Finish(
-            {
-                "token": issued.token,
-                "token_type": "Bearer",
-                "expires_in": ctx.rt.settings.session_ttl_s,
-                "user_id": user.id,
-                "amr": list(ctx.state.amr),
-            }
-        )
+        data = {
+            "token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": ctx.rt.settings.session_ttl_s,
+            "user_id": user.id,
+            "amr": list(ctx.state.amr),
+        }
+        request = ctx.state.oauth
+        if request is not None:
+            # An OAuth sign-in: the end is an authorization code for the application.
+            data["authorization_code"] = await issue_code(
+                ctx.rt,
+                env=ctx.env,
+                client_id=request["client_id"],
+                user_id=user.id,
+                redirect_uri=request["redirect_uri"],
+                code_challenge=request["code_challenge"],
+                code_challenge_method=request["code_challenge_method"],
+                nonce=request["nonce"],
+                scope=request["scope"],
+                amr=list(ctx.state.amr),
+                auth_time=ctx.state.auth_time or ctx.now,
+            )
+            data["redirect_uri"] = request["redirect_uri"]
+            data["state"] = request["state"]
+        return Finish(data)
 
 
 class RejectStep(Step):

@@ -9,7 +9,14 @@ from sqlalchemy import delete, insert, select
 from twostep.storage.db import Tx
 from twostep.storage.tables import user_sessions
 
-__all__ = ["UserSession", "delete_expired", "find_session", "insert_session", "revoke_session"]
+__all__ = [
+    "UserSession",
+    "delete_expired",
+    "find_session",
+    "insert_session",
+    "revoke_client_sessions",
+    "revoke_session",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,14 @@ async def find_session(tx: Tx, token_hash: str, now: float) -> UserSession | Non
 async def revoke_session(tx: Tx, token_hash: str) -> bool:
     stmt = delete(user_sessions).where(user_sessions.c.token_hash == token_hash)
     return (await tx.execute(stmt)).rowcount == 1
+
+
+async def revoke_client_sessions(tx: Tx, environment_id: str, client_id: str) -> int:
+    """End every session an application's logins issued (when the application is deleted)."""
+    stmt = delete(user_sessions).where(
+        user_sessions.c.environment_id == environment_id, user_sessions.c.client_id == client_id
+    )
+    return int((await tx.execute(stmt)).rowcount)
 
 
 async def delete_expired(tx: Tx, now: float, *, limit: int = 1000) -> int:

@@ -5,6 +5,7 @@ from twostep.storage.tables.audit import audit_events, ip_failures
 from twostep.storage.tables.authenticators import authenticators, recovery_codes
 from twostep.storage.tables.base import metadata, new_id
 from twostep.storage.tables.journeys import journey_definitions, journey_sessions
+from twostep.storage.tables.oauth import oauth_codes, oauth_families, oauth_tokens, signing_keys
 from twostep.storage.tables.organizations import api_keys, environments, organizations
 from twostep.storage.tables.sessions import user_sessions
 from twostep.storage.tables.users import users
@@ -20,8 +21,12 @@ __all__ = [
     "journey_sessions",
     "metadata",
     "new_id",
+    "oauth_codes",
+    "oauth_families",
+    "oauth_tokens",
     "organizations",
     "recovery_codes",
+    "signing_keys",
     "user_sessions",
     "users",
 ]

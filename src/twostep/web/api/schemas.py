@@ -20,8 +20,10 @@ __all__ = [
     "iso",
 ]
 
+# At most 52 characters: "<domain>-production" is the client_id (64 at most) of the
+# environment's default application.
 Domain = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", max_length=63)
+    str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", max_length=52)
 ]
 EmailDomain = Annotated[
     str,

@@ -22,7 +22,7 @@ from twostep.errors import (
     NotFound,
     TwostepError,
 )
-from twostep.i18n import translate
+from twostep.i18n import DEFAULT_LOCALE, translate
 from twostep.journeys.runner import (
     STALE_FORM,
     Answer,
@@ -34,6 +34,8 @@ from twostep.journeys.runner import (
     start_journey,
     submit_answer,
 )
+from twostep.oauth.authorize import error_redirect, redirect_with
+from twostep.oauth.errors import OAuthError
 from twostep.otp import parse_key_uri
 from twostep.services import locks
 from twostep.services.accounts import get_user
@@ -105,20 +107,37 @@ def _login_link(env: EnvironmentRecord | None) -> str:
     return f"/auth/login?org={env.organization_domain}{suffix}"
 
 
+# What a consent page says each OpenID scope lets the application read.
+SCOPE_TEXTS = {
+    "openid": "Who you are (your account id)",
+    "email": "Your email address",
+    "profile": "Your username",
+    "phone": "Your phone number",
+    "offline_access": "Keep you signed in (refresh tokens)",
+}
+
+
 def _group(secret: str) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def _show_step(request: Request, answer: StepAnswer) -> Response:
     context: dict[str, Any] = {"answer": answer, "error": answer.error}
+    if answer.step_id == "Consent":
+        locale = page_locale(request)
+        context["scope_texts"] = {
+            name: translate(locale, text) for name, text in SCOPE_TEXTS.items()
+        }
     if answer.step_id == "TotpRegistration":
         context["qr_svg"] = qr_svg(answer.payload["uri"])
         context["grouped_secret"] = _group(answer.payload["secret"])
         context["params"] = parse_key_uri(answer.payload["uri"]).params
+    back = (answer.oauth["redirect_uri"],) if answer.oauth else ()
     response = render(
         request,
         f"steps/{answer.step_id}.html",
         env=answer.environment,
+        form_targets=back,
         **context,
     )
     rt: Runtime = request.app.state.runtime
@@ -126,12 +145,19 @@ def _show_step(request: Request, answer: StepAnswer) -> Response:
     return response
 
 
-async def _finish(request: Request, answer: Answer) -> Response:
+async def finish_answer(request: Request, answer: Answer) -> Response:
     """Show the step a journey waits on, or end it: a session cookie, or the rejection."""
     rt: Runtime = request.app.state.runtime
     if isinstance(answer, StepAnswer):
         return _show_step(request, answer)
     locale = page_locale(request)
+    if isinstance(answer, Rejection) and answer.oauth is not None:
+        # An application's sign-in: the refusal goes back to it (RFC 6749 4.1.2.1).
+        refusal = OAuthError("access_denied", answer.error.detail(DEFAULT_LOCALE))
+        target = error_redirect(answer.oauth["redirect_uri"], refusal, answer.oauth["state"])
+        back = RedirectResponse(target, status_code=303)
+        back.delete_cookie(JOURNEY_COOKIE, path="/")
+        return back
     if isinstance(answer, Rejection):
         response = _message(
             request,
@@ -147,7 +173,14 @@ async def _finish(request: Request, answer: Answer) -> Response:
         return response
     assert isinstance(answer, Success)
     target = request.cookies.get(NEXT_COOKIE) or ""
-    if not SAFE_NEXT.fullmatch(target):
+    if "authorization_code" in answer.data:
+        # An application's sign-in: the code goes to its registered redirect URI.
+        target = redirect_with(
+            answer.data["redirect_uri"],
+            code=answer.data["authorization_code"],
+            state=answer.data["state"],
+        )
+    elif not SAFE_NEXT.fullmatch(target):
         target = f"/auth/two-factor?done={answer.journey}"
     response = RedirectResponse(target, status_code=303)
     old = request.cookies.get(SESSION_COOKIE)
@@ -158,6 +191,16 @@ async def _finish(request: Request, answer: Answer) -> Response:
     response.delete_cookie(JOURNEY_COOKIE, path="/")
     response.delete_cookie(NEXT_COOKIE, path="/")
     return response
+
+
+def page_message(
+    request: Request, env: EnvironmentRecord | None, heading: str, text: str, status: int = 400
+) -> Response:
+    """A page that tells the person what went wrong, in their language where we can."""
+    locale = page_locale(request)
+    return _message(
+        request, env, translate(locale, heading), translate(locale, text), status=status, alert=True
+    )
 
 
 def _expired(request: Request, env: EnvironmentRecord | None = None) -> Response:
@@ -187,7 +230,7 @@ async def login_page(
     """Sign in to an organization (production, or ``&env=sandbox``)."""
     _, client_id = await public_environment(rt, org, env)
     answer = await start_journey(rt, _actor(request), "login", client_id, {})
-    response = await _finish(request, answer)
+    response = await finish_answer(request, answer)
     if next and SAFE_NEXT.fullmatch(next):
         _set_cookie(response, rt, NEXT_COOKIE, next, rt.settings.journey_ttl_s)
     return response
@@ -215,6 +258,7 @@ async def journey_answer(
     code: Annotated[str | None, Form(max_length=100)] = None,
     alternative: Annotated[str | None, Form(max_length=40)] = None,
     confirmed: Annotated[str | None, Form(max_length=10)] = None,
+    approve: Annotated[str | None, Form(max_length=10)] = None,
 ) -> Response:
     """An answer to the step the page showed, turned into the journey's input."""
     session = request.cookies.get(JOURNEY_COOKIE) or ""
@@ -247,6 +291,10 @@ async def journey_answer(
                 answer = await submit_answer(
                     rt, actor, session, {"confirmed": confirmed == "yes"}, csrf=csrf
                 )
+            case "Consent":
+                answer = await submit_answer(
+                    rt, actor, session, {"approve": approve == "yes"}, csrf=csrf
+                )
             case _:
                 return _show_step(request, shown)
     except JourneyExpired:
@@ -263,7 +311,7 @@ async def journey_answer(
             link="/auth/journey",
             link_text=translate(locale, "Continue"),
         )
-    return await _finish(request, answer)
+    return await finish_answer(request, answer)
 
 
 @router.get("/auth/journey/recovery-codes.txt")
@@ -363,7 +411,7 @@ async def _start_for_user(request: Request, rt: Runtime, journey: str) -> Respon
     answer = await start_journey(
         rt, _actor(request, session), journey, session.client_id, {}, signed_in=signed_in
     )
-    return await _finish(request, answer)
+    return await finish_answer(request, answer)
 
 
 @router.get("/auth/two-factor/enable")

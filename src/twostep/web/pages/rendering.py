@@ -43,11 +43,13 @@ def _origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _csp(theme: ThemeConfig) -> str:
+def _csp(theme: ThemeConfig, form_targets: tuple[str, ...]) -> str:
     styles = " ".join(filter(None, ["'self'", _origin(theme.style_url)]))
     images = " ".join(filter(None, ["'self'", "data:", _origin(theme.logo_url)]))
+    # A form whose answer redirects elsewhere (an OAuth redirect URI) needs that origin too.
+    forms = " ".join(["'self'", *filter(None, map(_origin, form_targets))])
     return (
-        f"default-src 'none'; style-src {styles}; img-src {images}; form-action 'self'; "
+        f"default-src 'none'; style-src {styles}; img-src {images}; form-action {forms}; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
 
@@ -58,6 +60,7 @@ def render(
     *,
     env: EnvironmentRecord | None,
     status: int = 200,
+    form_targets: tuple[str, ...] = (),
     **context: Any,
 ) -> HTMLResponse:
     rt: Runtime = request.app.state.runtime
@@ -81,7 +84,7 @@ def render(
         },
         status_code=status,
     )
-    response.headers["Content-Security-Policy"] = _csp(theme)
+    response.headers["Content-Security-Policy"] = _csp(theme, form_targets)
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"

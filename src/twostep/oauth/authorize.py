@@ -1,0 +1,200 @@
+"""The authorization endpoint's decisions (RFC 6749 4.1.1, OIDC Core 3.1.2): is the request
+valid, may the browser be sent back to the client with an error, and what must the user do
+first — nothing (a live session that satisfies it), a fresh code (step-up), a full login, or
+their consent.
+
+The endpoint itself (``web/oauth.py``) turns the decision into a redirect or a journey.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from twostep.oauth.errors import OAuthError
+from twostep.oauth.tokens import ACR_MFA
+from twostep.services.runtime import Runtime
+from twostep.storage.repositories.applications import ApplicationRecord, application_by_client_id
+from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment_by_id
+from twostep.storage.repositories.sessions import UserSession
+
+__all__ = [
+    "SCOPES",
+    "AuthorizationRequest",
+    "Decision",
+    "InvalidClientRequest",
+    "decide",
+    "error_redirect",
+    "load_client",
+    "parse_request",
+    "redirect_with",
+]
+
+SCOPES: Final = frozenset({"openid", "email", "profile", "phone", "offline_access"})
+PROMPTS: Final = frozenset({"none", "login", "consent"})
+
+
+class InvalidClientRequest(Exception):
+    """The client or its redirect URI is wrong: RFC 6749 4.1.2.1 forbids redirecting, the user
+    is told on a page instead."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        super().__init__(description)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A checked request, kept in the journey's state while the user signs in."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    code_challenge_method: str
+    prompt: tuple[str, ...] = ()
+    max_age: int | None = None
+    acr_values: tuple[str, ...] = ()
+    login_hint: str | None = None
+
+    def as_state(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``issue``: send a code now; ``journey``: the user has something to do first."""
+
+    issue: bool
+    signed_in: UserSession | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+async def load_client(
+    rt: Runtime, client_id: str | None
+) -> tuple[ApplicationRecord, EnvironmentRecord]:
+    """The application named by ``client_id`` and its environment."""
+    if not client_id or len(client_id) > 64:
+        raise InvalidClientRequest("The client_id is missing.")
+    async with rt.db.transaction() as tx:
+        app = await application_by_client_id(tx, client_id)
+        env = None if app is None else await get_environment_by_id(tx, app.environment_id)
+    if app is None or env is None:
+        raise InvalidClientRequest("The application (client_id) is not known.")
+    return app, env
+
+
+def _one(params: dict[str, str], name: str, limit: int = 2000) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > limit:
+        raise OAuthError("invalid_request", f"{name} is too long.")
+    return value
+
+
+def _redirect_uri(app: ApplicationRecord, given: str | None) -> str:
+    """The registered URI the request names, compared exactly (no prefix, no normalizing)."""
+    if given is None:
+        if len(app.redirect_uris) == 1:
+            return app.redirect_uris[0]
+        raise InvalidClientRequest("The redirect_uri is missing.")
+    if given not in app.redirect_uris:
+        raise InvalidClientRequest("The redirect_uri is not registered for this application.")
+    return given
+
+
+def parse_request(app: ApplicationRecord, params: dict[str, str]) -> AuthorizationRequest:
+    """Check an authorization request. ``InvalidClientRequest`` when the client cannot be
+    answered by redirect; else ``OAuthError`` to send back to the redirect URI (with the
+    state, which ``error_redirect`` needs: it is read first)."""
+    redirect_uri = _redirect_uri(app, _one(params, "redirect_uri"))
+    if _one(params, "response_type") != "code":
+        raise OAuthError("unsupported_response_type", "Only response_type=code is supported.")
+    if "authorization_code" not in app.grant_types:
+        raise OAuthError("unauthorized_client", "This application may not use the code flow.")
+    scope_text = _one(params, "scope", 1000) or ""
+    scopes = scope_text.split()
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise OAuthError("invalid_scope", f"Unknown scope: {unknown[0][:50]}.")
+    challenge = _one(params, "code_challenge", 200)
+    method = _one(params, "code_challenge_method", 10) or ("plain" if challenge else None)
+    if challenge is None:
+        # PKCE is required of public clients (RFC 9700) and used by every client here.
+        raise OAuthError("invalid_request", "PKCE is required: send code_challenge (S256).")
+    if method != "S256":
+        raise OAuthError("invalid_request", "Only code_challenge_method=S256 is supported.")
+    prompt = tuple((_one(params, "prompt", 100) or "").split())
+    if any(p not in PROMPTS for p in prompt) or ("none" in prompt and len(prompt) > 1):
+        raise OAuthError("invalid_request", "prompt must be none, login or consent.")
+    max_age_text = _one(params, "max_age", 12)
+    if max_age_text is not None and not max_age_text.isdigit():
+        raise OAuthError("invalid_request", "max_age must be a number of seconds.")
+    return AuthorizationRequest(
+        client_id=app.client_id,
+        redirect_uri=redirect_uri,
+        scope=" ".join(dict.fromkeys(scopes)),
+        state=_one(params, "state", 1000),
+        nonce=_one(params, "nonce", 500),
+        code_challenge=challenge,
+        code_challenge_method=method,
+        prompt=prompt,
+        max_age=None if max_age_text is None else int(max_age_text),
+        acr_values=tuple((_one(params, "acr_values", 500) or "").split()),
+        login_hint=_one(params, "login_hint", 320),
+    )
+
+
+def _has_second_factor(session: UserSession | None) -> bool:
+    return session is not None and ("otp" in session.amr or "recovery" in session.amr)
+
+
+def decide(
+    request: AuthorizationRequest,
+    app: ApplicationRecord,
+    session: UserSession | None,
+    now: float,
+) -> Decision:
+    """What the user must do before a code is issued; ``OAuthError`` for ``prompt=none``
+    requests that would need them to do anything."""
+    wants_mfa = ACR_MFA in request.acr_values
+    needs_consent = not app.first_party or "consent" in request.prompt
+    if session is not None and session.environment_id != app.environment_id:
+        session = None  # a sign-in elsewhere says nothing here; one in the environment does (SSO)
+    too_old = (
+        session is not None
+        and request.max_age is not None
+        and now - session.auth_time >= request.max_age
+    )
+    fresh_login = session is None or "login" in request.prompt
+    step_up = not fresh_login and (too_old or (wants_mfa and not _has_second_factor(session)))
+    vars = {"step_up": step_up, "require_mfa": wants_mfa, "needs_consent": needs_consent}
+    if "none" in request.prompt:
+        if session is None:
+            raise OAuthError("login_required", "The user is not signed in.")
+        if step_up:
+            raise OAuthError("interaction_required", "A fresh sign-in is needed.")
+        if needs_consent:
+            raise OAuthError("consent_required", "The user has to consent first.")
+        return Decision(issue=True, signed_in=session)
+    if not fresh_login and not step_up and not needs_consent:
+        return Decision(issue=True, signed_in=session)
+    return Decision(issue=False, signed_in=None if fresh_login else session, vars=vars)
+
+
+def redirect_with(uri: str, **params: str | None) -> str:
+    """``uri`` with ``params`` added to its query (RFC 6749 4.1.2: keep its own query)."""
+    parts = urlsplit(uri)
+    extra = urlencode({k: v for k, v in params.items() if v is not None})
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def error_redirect(redirect_uri: str, error: OAuthError, state: str | None) -> str:
+    return redirect_with(
+        redirect_uri, error=error.error, error_description=error.description or None, state=state
+    )
