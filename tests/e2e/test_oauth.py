@@ -191,10 +191,11 @@ async def test_a_third_party_application_signs_a_user_in_with_totp(
     secret = enrolled_for(org, user["id"], shop["client_id"])
     rp = RelyingParty(site, shop["client_id"])
     parties.append(rp)
-    url, state = await rp.authorization_url()
+    url, state = await rp.authorization_url(login_hint=user["email"])
     page = await new_page(browser)
 
     async def sign_in(page: Page) -> None:
+        await expect(page.get_by_label("Email or username")).to_have_value(user["email"])
         await password(page, user["email"])
         await expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
         await code(page, oathtool(secret, 1))
@@ -464,3 +465,59 @@ async def test_confidential_clients_discovery_and_key_rotation(site: Server, org
             "/oauth/introspect", data={"token": token["access_token"]}, auth=(client_id, secret)
         )
         assert inactive.json() == {"active": False}
+
+
+async def test_hostile_requests_get_oauth_errors_never_a_5xx(site: Server, org: Api) -> None:
+    client_id = f"app-{secrets.token_hex(3)}"
+    register_application(org, client_id=client_id)
+    nasty = ["\x00", "a" * 5000, "😀", "' OR 1=1", "%00", "\r\nX: y", ""]
+    async with httpx.AsyncClient(
+        base_url=site.base_url, timeout=30, follow_redirects=False
+    ) as http:
+        for value in nasty:
+            for form in (
+                {"grant_type": value},
+                {
+                    "grant_type": "authorization_code",
+                    "client_id": client_id,
+                    "code": value,
+                    "redirect_uri": REDIRECT,
+                    "code_verifier": value,
+                },
+                {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": value},
+                {"grant_type": "client_credentials", "client_id": value, "client_secret": value},
+            ):
+                answer = await http.post("/oauth/token", data=form)
+                assert 400 <= answer.status_code < 500, (form, answer.text)
+                assert "error" in answer.json()
+            for path in ("/oauth/revoke", "/oauth/introspect"):
+                answer = await http.post(path, data={"token": value, "client_id": client_id})
+                assert 400 <= answer.status_code < 500 or answer.status_code == 200
+            info = await http.get(
+                "/oauth/userinfo",
+                headers={"Authorization": f"Bearer x{value.encode('utf-8', 'replace').hex()}"},
+            )
+            assert info.status_code == 401
+            query = {
+                "client_id": client_id,
+                "redirect_uri": REDIRECT,
+                "response_type": "code",
+                "state": value,
+                "nonce": value,
+                "scope": value,
+                "code_challenge": value,
+                "code_challenge_method": "S256",
+                "max_age": value,
+                "prompt": value,
+            }
+            answer = await http.get("/oauth/authorize", params=query)
+            assert answer.status_code < 500, answer.text
+        assert (
+            await http.post("/oauth/token", json={"grant_type": "client_credentials"})
+        ).status_code == 400
+        repeated = await http.post(
+            "/oauth/token",
+            content=b"grant_type=refresh_token&grant_type=refresh_token",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert repeated.json()["error"] == "invalid_request"

@@ -7,7 +7,7 @@ from typing import ClassVar
 from twostep.errors import InvalidCredentials, LockedOut, ValidationFailed
 from twostep.journeys.context import StepContext, StepError
 from twostep.journeys.kinds import PasswordConfig
-from twostep.journeys.steps.base import Advance, Fail, Outcome, Step
+from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Step
 from twostep.services.authentication import MAX_IDENTIFIER, MAX_PASSWORD, check_password
 
 __all__ = ["PasswordStep"]
@@ -21,6 +21,10 @@ class PasswordStep(Step):
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is not None and "pwd" in ctx.state.amr:
             return Advance()  # started for a signed-in user: who they are is known
+        hint = ctx.input.get("login_hint")
+        # OIDC's login_hint: the username field comes filled in.
+        if isinstance(hint, str) and 0 < len(hint) <= MAX_IDENTIFIER and hint.isprintable():
+            return Pause({"login_hint": hint})
         return await super().enter(ctx)
 
     async def submit(self, ctx: StepContext) -> Outcome:
