@@ -521,3 +521,24 @@ async def test_hostile_requests_get_oauth_errors_never_a_5xx(site: Server, org: 
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert repeated.json()["error"] == "invalid_request"
+
+
+async def test_denying_consent_goes_back_with_access_denied(
+    browser: Browser, site: Server, org: Api, parties: list[RelyingParty]
+) -> None:
+    client_id = f"third-{secrets.token_hex(3)}"
+    register_application(org, client_id=client_id, name="Elsewhere", first_party=False)
+    user = org.create_user(password=PASSWORD)
+    rp = RelyingParty(site, client_id)
+    parties.append(rp)
+    url, state = await rp.authorization_url()
+    page = await new_page(browser)
+
+    async def deny(page: Page) -> None:
+        await password(page, user["email"])
+        await page.get_by_role("button", name="Deny").click()
+
+    back = parse_qs(urlsplit(await follow_to_callback(page, url, deny)).query)
+    assert back["error"] == ["access_denied"]
+    assert back["state"] == [state]
+    assert "code" not in back
