@@ -18,7 +18,7 @@ from twostep.storage.repositories.applications import ApplicationRecord
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.users import UserRecord
 
-__all__ = ["JourneyState", "Sealed", "StepContext", "StepError"]
+__all__ = ["JourneyState", "Sealed", "StepContext", "StepError", "unseal"]
 
 
 class Sealed(BaseModel):
@@ -142,9 +142,19 @@ class StepContext:
         return Sealed(key_id=key_id, blob=base64.b64encode(blob).decode())
 
     def unseal(self, sealed: Sealed) -> Any:
-        plain = self.rt.box.decrypt(sealed.key_id, base64.b64decode(sealed.blob), aad=self._aad)
-        return json.loads(plain)
+        return unseal(self.rt, self.session_id, sealed)
 
     @property
     def _aad(self) -> bytes:
-        return f"journey:{self.session_id}".encode()
+        return _aad(self.session_id)
+
+
+def _aad(session_id: str) -> bytes:
+    """Sealed values are bound to their journey session: no other session can open them."""
+    return f"journey:{session_id}".encode()
+
+
+def unseal(rt: Runtime, session_id: str, sealed: Sealed) -> Any:
+    """A value ``StepContext.seal`` sealed in the session ``session_id``."""
+    plain = rt.box.decrypt(sealed.key_id, base64.b64decode(sealed.blob), aad=_aad(session_id))
+    return json.loads(plain)

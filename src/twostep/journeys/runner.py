@@ -10,9 +10,7 @@ next submit.
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable
@@ -30,7 +28,7 @@ from twostep.errors import (
     TwostepError,
 )
 from twostep.journeys.catalog import get_journey, get_journey_version
-from twostep.journeys.context import JourneyState, Sealed, StepContext, StepError
+from twostep.journeys.context import JourneyState, StepContext, StepError, unseal
 from twostep.journeys.definition import JourneyDefinition
 from twostep.journeys.steps import REGISTRY, Step
 from twostep.journeys.steps.base import Advance, Fail, Finish, Outcome, Pause, Reject
@@ -262,7 +260,7 @@ async def current_step(rt: Runtime, session_id: str) -> StepAnswer:
     state = JourneyState.model_validate(row.state)
     if state.shown is None:
         raise JourneyExpired()
-    shown = _unseal(rt, session_id, state.shown)
+    shown = unseal(rt, session_id, state.shown)
     return StepAnswer(
         session_id,
         shown["step_id"],
@@ -273,14 +271,6 @@ async def current_step(rt: Runtime, session_id: str) -> StepAnswer:
         row.journey,
         state.oauth,
     )
-
-
-def _unseal(rt: Runtime, session_id: str, sealed: Sealed) -> dict[str, Any]:
-    # The same sealing as StepContext.seal: the session id is the associated data.
-    plain = rt.box.decrypt(
-        sealed.key_id, base64.b64decode(sealed.blob), aad=f"journey:{session_id}".encode()
-    )
-    return dict(json.loads(plain))
 
 
 async def _guarded(outcome: Awaitable[Outcome]) -> Outcome:

@@ -524,7 +524,7 @@ async def _mint_in(tx: Tx, rt: Runtime, m: _Mint) -> TokenSet:
 
 def _usable_user(user: UserRecord | None) -> bool:
     """Whether tokens may still be issued to this user: it exists, is active, lock open."""
-    return user is not None and user.status == "active" and not user.lock_closed
+    return user is not None and user.may_sign_in
 
 
 async def _live_family(tx: Tx, family: str, client_id: str) -> FamilyRecord | None:

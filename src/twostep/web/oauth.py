@@ -138,7 +138,7 @@ async def _issue_for_session(
         view = await get_user(rt, env, session.user_id)
     except TwostepError:
         raise OAuthError("login_required", "The user is not signed in.") from None
-    if view.user.lock_closed or view.user.status != "active":
+    if not view.user.may_sign_in:
         raise OAuthError("access_denied", "The account may not sign in.")
     code = await tokens.issue_code(
         rt,

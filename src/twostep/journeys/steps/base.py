@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from twostep.errors import TwostepError
 from twostep.journeys.context import StepContext, StepError
 from twostep.journeys.definition import StepDefinition
 from twostep.journeys.expressions import Expression, ExpressionError, JSONValue, parse_expression
@@ -20,7 +19,6 @@ __all__ = [
     "Reject",
     "Step",
     "evaluate",
-    "failure",
 ]
 
 
@@ -59,10 +57,6 @@ class Reject:
 
 
 Outcome = Pause | Advance | Fail | Finish | Reject
-
-
-def failure(exc: TwostepError) -> StepError:
-    return StepError.of(exc)
 
 
 class Step:

@@ -43,6 +43,11 @@ class UserRecord:
     created_at: float
     updated_at: float
 
+    @property
+    def may_sign_in(self) -> bool:
+        """Active, and the owner's lock (spec 3.13) is open."""
+        return self.status == "active" and not self.lock_closed
+
 
 def _the_user(environment_id: str, user_id: str) -> ColumnElement[bool]:
     """The row of one user, only within its environment (an id alone never crosses tenants)."""
