@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Network", "Settings"]
+
+Network = IPv4Network | IPv6Network
+NetworkList = Annotated[tuple[Network, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -42,6 +47,33 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(
         3600, ge=60, le=30 * 86400, description="Lifetime of the token a login journey issues."
     )
+    reauth_s: int = Field(
+        300,
+        ge=0,
+        le=86400,
+        description="How old a session's last second factor may be for an action that weakens "
+        "the second factor (disable, re-enroll, new recovery codes, lock pair/open/unpair).",
+    )
+    trusted_proxies: NetworkList = Field(
+        (),
+        description="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For / Forwarded "
+        "headers name the end user's address; none by default.",
+    )
+    webhook_allowed_networks: NetworkList = Field(
+        (),
+        description="Comma-separated CIDRs that webhooks may reach although they are loopback, "
+        "private or otherwise internal (on-premise receivers); none by default.",
+    )
+
+    @field_validator("trusted_proxies", "webhook_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        """``10.0.0.0/8, 127.0.0.1`` (a bare address is a /32 or /128) or a list of those."""
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, list | tuple):
+            return tuple(ip_network(str(part), strict=False) for part in value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:
