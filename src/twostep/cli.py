@@ -137,6 +137,13 @@ def demo() -> None:
         f"  demo user:         {bootstrap.DEMO_USER} / {bootstrap.DEMO_PASSWORD}",
         f"  admin console:     {base}/admin  (with a key from the demo org API keys file)",
         f"  API reference:     {base}/docs",
+        "  trusted proxies:   "
+        + (
+            ", ".join(map(str, settings.trusted_proxies))
+            if settings.trusted_proxies
+            else "none: X-Forwarded-For is ignored (behind a reverse proxy, set "
+            "TWOSTEP_TRUSTED_PROXIES to its CIDRs so that limits count end users' addresses)"
+        ),
         "  walk-through (README), first line:",
         f"    ADMIN={admin}",
         "",
@@ -192,6 +199,7 @@ def user_create(
     ] = None,
 ) -> None:
     """Create a user and print its id."""
+    from twostep.errors import ValidationFailed
     from twostep.services.accounts import create_user
     from twostep.services.organizations import environment_for
     from twostep.services.runtime import Actor
@@ -205,7 +213,12 @@ def user_create(
         )
         return view.user.id
 
-    typer.echo(_with_runtime(work))
+    try:
+        typer.echo(_with_runtime(work))
+    except ValidationFailed as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors)
+        typer.echo(f"not a valid user: {fields or exc.msgid}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @apikey_app.command("create")
@@ -226,6 +239,58 @@ def apikey_create(
     typer.echo(_with_runtime(work))
 
 
+def _iso(epoch: float | None) -> str:
+    from datetime import UTC, datetime
+
+    return "-" if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat("T", "seconds")
+
+
+@apikey_app.command("list")
+def apikey_list(
+    org: Annotated[str, typer.Option(help="organization domain")],
+    env: EnvOption = "production",
+) -> None:
+    """List an environment's API keys (never their secrets): id, prefix, created, last used,
+    revoked, name."""
+    from twostep.services.organizations import environment_for, list_api_keys
+    from twostep.storage.repositories.organizations import ApiKeyRecord, Principal
+
+    async def work(rt: Runtime) -> list[ApiKeyRecord]:
+        environment = await environment_for(rt, Principal("cli", None), org, env)
+        return await list_api_keys(rt, environment)
+
+    for key in _with_runtime(work):
+        state = f"revoked {_iso(key.revoked_at)}" if key.revoked_at else "live"
+        typer.echo(
+            f"{key.id}  {key.prefix or '-':<14}  created {_iso(key.created_at)}  "
+            f"used {_iso(key.last_used_at)}  {state}  {key.name}"
+        )
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id, as `apikey list` shows it")],
+    org: Annotated[str, typer.Option(help="organization domain")],
+    env: EnvOption = "production",
+) -> None:
+    """Revoke an API key: running servers refuse it within 5 seconds."""
+    from twostep.errors import NotFound
+    from twostep.services.organizations import environment_for, revoke_api_key
+    from twostep.services.runtime import Actor
+    from twostep.storage.repositories.organizations import Principal
+
+    async def work(rt: Runtime) -> None:
+        environment = await environment_for(rt, Principal("cli", None), org, env)
+        await revoke_api_key(rt, Actor("cli"), environment, key_id)
+
+    try:
+        _with_runtime(work)
+    except NotFound as exc:
+        typer.echo(f"no such key in {org} ({env}): {key_id}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"revoked {key_id}")
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     retire: Annotated[
@@ -239,6 +304,14 @@ def keys_rotate(
     typer.echo(f"new key {report.new_key_id}: {report.rewrapped} secrets rewrapped")
     if report.retired:
         typer.echo(f"retired: {', '.join(report.retired)}")
+    ttl = Settings().journey_ttl_s
+    for kept in report.kept:
+        typer.echo(
+            f"kept {kept.key_id}: still sealing {kept.secrets} secrets and "
+            f"{kept.journeys} live journey session{'s' if kept.journeys != 1 else ''}; "
+            f"journey sessions expire within TWOSTEP_JOURNEY_TTL_S ({ttl} s): "
+            "run `twostep keys rotate --retire` again then"
+        )
 
 
 @keys_app.command("rotate-signing")

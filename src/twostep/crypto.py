@@ -28,6 +28,7 @@ __all__ = [
     "Keyring",
     "SecretBox",
     "SecretBoxError",
+    "api_key_prefix",
     "hash_api_key",
     "hash_recovery_code",
     "new_api_key",
@@ -274,6 +275,15 @@ def hash_api_key(key: str) -> str:
 def new_api_key(prefix: str) -> str:
     """A new API key such as ``ts_prod_<43 url-safe chars>``: 256 random bits."""
     return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def api_key_prefix(key: str) -> str:
+    """The first characters of an API key, enough to recognise it and never to use it.
+
+    At most a quarter of the key and 14 characters: of ours, the kind (``ts_prod_``) and a
+    few random characters, leaving well over 200 random bits unshown.
+    """
+    return key[: min(14, len(key) // 4)]
 
 
 def hash_recovery_code(pepper: bytes, canonical_code: str) -> str:

@@ -22,7 +22,9 @@ TwostepError
  ├── Conflict                    conflict                    409  (a unique field already taken)
  ├── InvalidCredentials          invalid_credentials         400  (a journey's password step)
  ├── NotAuthenticated            not_authenticated           401  (no user signed in, bad session token)
- └── AccessDenied                access_denied               403  (a journey's reject step)
+ ├── IdentityNotVerified         identity_not_verified       403  (sign-up named an existing account)
+ ├── AccessDenied                access_denied               403  (a journey's reject step)
+ └── ReauthenticationRequired    reauthentication_required   403  (weakening 2FA needs a fresh one)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "CodeReused",
     "Conflict",
     "Forbidden",
+    "IdentityNotVerified",
     "InvalidCode",
     "InvalidCredentials",
     "JourneyExpired",
@@ -42,6 +45,7 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "OperationDisabled",
+    "ReauthenticationRequired",
     "RecoveryCodeInvalid",
     "RecoveryCodeRateLimited",
     "RecoveryCodesExhausted",
@@ -166,6 +170,21 @@ class NotAuthenticated(TwostepError):
     default_msgid = "Sign in first."
 
 
+class IdentityNotVerified(TwostepError):
+    """Sign-up named an account that exists: only a proven user may add an authenticator to
+    it (spec 3b.3). 403, not 409: the caller is refused, whether or not the account has one."""
+
+    code, status, title = "identity_not_verified", 403, "Identity not verified"
+    default_msgid = "This account already exists. Sign in to it first."
+
+
 class AccessDenied(TwostepError):
     code, status, title = "access_denied", 403, "Access denied"
     default_msgid = "Access denied."
+
+
+class ReauthenticationRequired(TwostepError):
+    code, status, title = "reauthentication_required", 403, "Reauthentication required"
+    default_msgid = (
+        "Confirm it is you first: enter a current code or a recovery code, or sign in again."
+    )

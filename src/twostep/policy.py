@@ -12,6 +12,7 @@ from twostep.errors import ValidationFailed
 
 __all__ = [
     "JSON",
+    "RESERVED_HEADERS",
     "AuthConfig",
     "DeliveryConfig",
     "LockConfig",
@@ -34,8 +35,11 @@ MAX_PATCH_DEPTH = 16
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]{0,1024}")
-# Framing headers the HTTP client sets itself: letting a tenant set them would corrupt requests.
-_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Framing headers the HTTP client sets itself (letting a tenant set them would corrupt or
+# redirect requests), and the signature header, which only the server may write (spec 3b.6).
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "twostep-signature"}
+)
 
 
 def _http_url(value: str) -> str:
@@ -73,7 +77,7 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
         if not _HEADER_VALUE.fullmatch(header_value):
             raise ValueError("header values must be printable ASCII of at most 1024 characters")
         lowered = name.lower()
-        if lowered in _RESERVED_HEADERS:
+        if lowered in RESERVED_HEADERS:
             raise ValueError("this header is set by the server")
         if lowered in seen:
             raise ValueError("header names must be unique, ignoring case")
@@ -225,9 +229,23 @@ def apply_patch(config: AuthConfig, patch: object) -> AuthConfig:
     return _validate(merge_patch(current, cast(JSON, patch)))
 
 
+def _without_reserved_headers(stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` without the webhook headers a tenant may no longer set (earlier versions
+    accepted some): they are dropped, so that the rest of the config still loads."""
+    delivery = stored.get("delivery")
+    if not isinstance(delivery, dict) or not isinstance(delivery.get("webhook"), dict):
+        return stored
+    webhook: dict[str, Any] = delivery["webhook"]
+    headers = webhook.get("headers")
+    if not isinstance(headers, dict):
+        return stored
+    kept = {name: value for name, value in headers.items() if name.lower() not in RESERVED_HEADERS}
+    return {**stored, "delivery": {**delivery, "webhook": {**webhook, "headers": kept}}}
+
+
 def load_config(stored: dict[str, Any] | None) -> AuthConfig:
     """The AuthConfig a stored JSON document describes; missing keys take their defaults."""
-    return _validate(stored or {})
+    return _validate(_without_reserved_headers(stored or {}))
 
 
 def effective_totp_params(

@@ -38,8 +38,9 @@ def console(server: Server) -> Iterator[httpx.Client]:
 
 
 def sign_in(console: httpx.Client, key: str) -> httpx.Response:
-    assert console.get("/admin").status_code == 200
-    return console.post("/admin/login", data={"api_key": key})
+    form = console.get("/admin")
+    assert form.status_code == 200
+    return console.post("/admin/login", data={"api_key": key, "csrf": csrf_of(form)})
 
 
 def signed_in(console: httpx.Client, api: Api) -> httpx.Client:
@@ -130,15 +131,15 @@ def test_sign_in_with_an_environment_key_only(
     assert '<label for="api_key">' in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
-    wrong = console.post("/admin/login", data={"api_key": "ts_prod_not-a-real-key"})
+    wrong = sign_in(console, "ts_prod_not-a-real-key")
     assert wrong.status_code == 401
     assert "This API key is not valid." in wrong.text
     assert "twostep_admin" not in console.cookies
 
-    empty = console.post("/admin/login", data={})
+    empty = console.post("/admin/login", data={"csrf": csrf_of(wrong)})
     assert empty.status_code == 401
 
-    admin_key = console.post("/admin/login", data={"api_key": server.admin_key})
+    admin_key = sign_in(console, server.admin_key)
     assert admin_key.status_code == 403
     assert "This is a server-admin key." in admin_key.text
     assert "twostep_admin" not in console.cookies
@@ -228,7 +229,10 @@ async def revoke(server: Server, key_id: str) -> None:
 async def test_revoking_the_key_ends_its_sessions_at_once(server: Server) -> None:
     api = new_organization(server)[0]
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as console:
-        signed = await console.post("/admin/login", data={"api_key": api.key})
+        form = await console.get("/admin")
+        signed = await console.post(
+            "/admin/login", data={"api_key": api.key, "csrf": csrf_of(form)}
+        )
         assert signed.status_code == 303
         assert (await console.get("/admin/users")).status_code == 200
         cookie = console.cookies.get("twostep_admin", path="/admin")

@@ -265,11 +265,16 @@ def test_a_published_journey_with_register_totp(api: Api, client: JourneyClient)
     assert isinstance(done, Success)
     assert done.amr == ["otp"]
 
-    # Signing up again takes the failure branch, where the error output variable is read.
+    # Signing up again takes the failure branch, where the error output variable is read;
+    # so does an account without an authenticator (sign-up never binds to an existing one).
     twice = client.start("signup", {"email": email})
     assert isinstance(twice, Rejection)
     assert twice.error.code == "already_signed_up"
-    assert twice.error.detail == "You already have an authenticator."
+    assert twice.error.detail == "You already have an account. Sign in instead."
+    bare = new_user(api)
+    existing = client.start("signup", {"email": bare["email"]})
+    assert isinstance(existing, Rejection)
+    assert existing.error == twice.error
     # No identifier at all: another error, the other branch, which repeats the error.
     nameless = client.start("signup", {})
     assert isinstance(nameless, Rejection)

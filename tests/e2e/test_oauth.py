@@ -346,32 +346,36 @@ async def test_single_sign_on_and_acr_values(
     assert "otp" in claims["amr"]
 
 
-async def test_no_single_sign_on_around_an_applications_second_factor(
+async def test_the_password_alone_signs_in_to_no_application_of_the_environment(
     browser: Browser, site: Server, org: Api, parties: list[RelyingParty]
 ) -> None:
     client_id = f"app-{secrets.token_hex(3)}"
     register_application(org, client_id=client_id)
     user = org.create_user(password=PASSWORD)
-    secret = enrolled_for(org, user["id"], client_id)  # a code for this application only
+    secret = enrolled_for(org, user["id"], client_id)  # an authenticator of this application
     page = await new_page(browser)
     await page.goto(f"{site.base_url}/auth/login?org={org.org}")
-    await password(page, user["email"])  # the default application: the password is enough
+    # The default application has none of its own: the user's one is asked (spec 3b.1).
+    await password(page, user["email"])
+    await expect(
+        page.get_by_label("Enter the code shown by your authenticator app.")
+    ).to_be_visible()
+    await code(page, oathtool(secret, 1))
     await expect(page.get_by_text("You are signed in.")).to_be_visible()
 
     rp = RelyingParty(site, client_id)
     parties.append(rp)
     url, _ = await rp.authorization_url()
 
-    async def the_code(page: Page) -> None:
-        await expect(
-            page.get_by_label("Enter the code shown by your authenticator app.")
-        ).to_be_visible()
-        await code(page, oathtool(secret, 1))
+    async def nothing(page: Page) -> None:
+        return None
 
+    # The session proved the second factor: single sign-on, with its amr.
     claims = await rp.id_token_claims(
-        await rp.exchange(await follow_to_callback(page, url, the_code))
+        await rp.exchange(await follow_to_callback(page, url, nothing))
     )
     assert claims["amr"] == ["pwd", "otp"]
+    assert claims["acr"] == ACR_MFA
 
 
 async def test_refusals(site: Server, org: Api, parties: list[RelyingParty]) -> None:

@@ -113,7 +113,7 @@ def test_defaults_are_filled_in() -> None:
         "user_identifier": None,
         "label": None,
         "error_output_variable": None,
-        "failure_behavior": "abort",
+        "failure_behavior": None,
     }
 
 
@@ -227,7 +227,13 @@ REFUSALS = [
         id="register_totp branch without on_failure",
     ),
     pytest.param(
-        variant(totp={"type": "register_totp", "on_failure": "done"}),
+        variant(
+            totp={
+                "type": "register_totp",
+                "config": {"failure_behavior": "abort"},
+                "on_failure": "done",
+            }
+        ),
         ["steps", 3, "on_failure"],
         "totp",
         "unexpected_edge",

@@ -104,6 +104,11 @@ async def enrolled(h: Harness) -> None:
 
 
 PW = step("pw", "password", "s", "no", max_attempts=2)
+# Password, then a code: what a step that weakens the second factor needs first (spec 3b.2).
+PW_CODE = [
+    step("pw", "password", "t", "no", max_attempts=2),
+    step("t", "authenticate_totp", "s", "no"),
+]
 DONE = step("done", "complete")
 NO = step("no", "reject")
 WENT_NEXT = step("went_next", "reject", code="went_next")
@@ -202,10 +207,12 @@ SCENARIOS = [
     ),
     Scenario(
         "show_recovery_codes",
-        [PW, step("s", "show_recovery_codes", "done"), DONE, NO],
-        good=Path([login, {"confirmed": True}], "Success", setup=enrolled),
+        [*PW_CODE, step("s", "show_recovery_codes", "done"), DONE, NO],
+        good=Path(
+            [login, lambda h: {"code": h.code()}, {"confirmed": True}], "Success", setup=enrolled
+        ),
         bad=Path(
-            [login, {"confirmed": "yes"}, {}, {"confirmed": True}],
+            [login, lambda h: {"code": h.code()}, {"confirmed": "yes"}, {}, {"confirmed": True}],
             "Success",
             setup=enrolled,
             asks_again=2,
@@ -220,14 +227,16 @@ SCENARIOS = [
     ),
     Scenario(
         "send_code",
-        [PW, step("s", "send_code", "done"), DONE, NO],
-        good=Path([login], "Success", setup=enrolled),
+        # The code sent is the one the next step accepts; without an authenticator, it fails
+        # over to the end (the password alone then signs in).
+        [PW, step("s", "send_code", "t"), step("t", "authenticate_totp", "done", "done"), DONE, NO],
+        good=Path([login, lambda h: {"code": h.code()}], "Success", setup=enrolled),
         bad=Path([login], "Success"),  # no authenticator: nothing to send, never a failure
     ),
     Scenario(
         "disable_totp",
-        [PW, step("s", "disable_totp", "done"), DONE, NO],
-        good=Path([login], "Success", setup=enrolled),
+        [*PW_CODE, step("s", "disable_totp", "done"), DONE, NO],
+        good=Path([login, lambda h: {"code": h.code()}], "Success", setup=enrolled),
         bad=Path(
             [wrong_password, wrong_password], "invalid_credentials", setup=enrolled, asks_again=0
         ),

@@ -1,4 +1,5 @@
-"""Per-IP limit on wrong codes (spec 3.6): counted across users, refused without evaluating."""
+"""Per-IP limit on wrong codes (spec 3.6, 3b.4): an end user's address, counted across the users
+of its environment, refused without evaluating."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from twostep.services.verification import verify_code
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
 LIMIT = 3
-ATTACKER = Actor("test", "203.0.113.7")
-NEIGHBOUR = Actor("test", "203.0.113.8")
+ATTACKER = Actor.end_user("test", "203.0.113.7")
+NEIGHBOUR = Actor.end_user("test", "203.0.113.8")
 
 
 @pytest.fixture
@@ -71,7 +72,11 @@ async def test_wrong_codes_across_users_block_the_address(
     for i in range(4):
         with pytest.raises(InvalidCode):
             await verify(
-                limited, Actor("test", f"198.51.100.{i}"), env, victim, victim.wrong_code(clock)
+                limited,
+                Actor.end_user("test", f"198.51.100.{i}"),
+                env,
+                victim,
+                victim.wrong_code(clock),
             )
     clock.advance(victim.params.period)
     await verify(limited, NEIGHBOUR, env, victim, victim.code(clock, +1))
@@ -140,3 +145,23 @@ async def test_concurrent_guesses_from_one_address_respect_the_limit(
     outcomes = Counter(await asyncio.gather(*(guess(p) for p in phones)))
     # At most LIMIT guesses from one address are evaluated in a minute, however they arrive.
     assert outcomes == {"invalid_code": LIMIT, "locked_out": 20 - LIMIT}
+
+
+async def test_counted_per_environment_and_never_for_a_backend(
+    limited: Runtime, clock: FrozenClock
+) -> None:
+    env, phones = await users(limited, clock, LIMIT + 1)
+    other_env = await new_environment(limited, "globex")
+    other = await enrolled_user(limited, clock, other_env, "o@globex.test")
+    backend = Actor("apikey:test", ATTACKER.ip)  # the same address, as a tenant's backend
+    for phone in phones:
+        with pytest.raises(InvalidCode):
+            await verify(limited, backend, env, phone, phone.wrong_code(clock))
+    for phone in phones[:LIMIT]:
+        with pytest.raises(InvalidCode):
+            await verify(limited, ATTACKER, env, phone, phone.wrong_code(clock))
+    with pytest.raises(LockedOut):
+        await verify(limited, ATTACKER, env, phones[LIMIT], phones[LIMIT].code(clock, +1))
+    # The address has its own count in another environment, and the backend is not held up.
+    await verify(limited, ATTACKER, other_env, other, other.code(clock, +1))
+    await verify(limited, backend, env, phones[LIMIT], phones[LIMIT].code(clock, +1))

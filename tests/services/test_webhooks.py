@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -48,6 +49,20 @@ EXPIRES_AT = T0 + 30
 @pytest.fixture(autouse=True)
 def _frozen_at_t0(clock: FrozenClock) -> None:
     assert clock.now() == T0
+
+
+def allowing(rt: Runtime, *networks: str) -> Runtime:
+    """``rt`` as if started with ``TWOSTEP_WEBHOOK_ALLOWED_NETWORKS`` set to ``networks``."""
+    allowed = tuple(ip_network(network) for network in networks)
+    return dataclasses.replace(
+        rt, settings=rt.settings.model_copy(update={"webhook_allowed_networks": allowed})
+    )
+
+
+@pytest.fixture
+def runtime(runtime: Runtime) -> Runtime:
+    """The receivers listen on 127.0.0.1: this module's runtime admits loopback webhooks."""
+    return allowing(runtime, "127.0.0.0/8")
 
 
 @dataclass
@@ -180,7 +195,8 @@ async def a_user(rt: Runtime, env: EnvironmentRecord) -> UserRecord:
 async def deliver(
     rt: Runtime, env: EnvironmentRecord, webhook: WebhookConfig, user: UserRecord
 ) -> bool:
-    return await deliver_code(rt, env, webhook, user=user, code=CODE, expires_at=EXPIRES_AT)
+    outcome = await deliver_code(rt, env, webhook, user=user, code=CODE, expires_at=EXPIRES_AT)
+    return outcome == "delivered"
 
 
 class TickingClock:

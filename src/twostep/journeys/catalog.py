@@ -21,7 +21,7 @@ from twostep.storage.repositories.journeys import (
 )
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
-__all__ = ["BUILTINS", "get_journey", "get_journey_version", "put_journey"]
+__all__ = ["BUILTINS", "get_journey", "get_journey_version", "metric_label", "put_journey"]
 
 # Version 0 of every environment's journeys, until an admin publishes their own.
 BUILTINS: dict[str, dict[str, Any]] = {
@@ -70,6 +70,12 @@ async def get_journey_version(
     if stored is None:
         raise NotFound("Unknown journey.")
     return stored
+
+
+def metric_label(name: str) -> str:
+    """The journey's name as a metric label: a built-in's own, else ``custom`` (names are the
+    tenant's text, which must not become label values)."""
+    return name if name in BUILTINS else "custom"
 
 
 def _builtin(name: str) -> StoredJourney:

@@ -9,10 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from twostep.errors import TwostepError
+from twostep.errors import NotAuthenticated, TwostepError
 from twostep.i18n import translate
 from twostep.policy import AuthConfig
 from twostep.services.accounts import get_user
+from twostep.services.factors import second_factor_required
+from twostep.services.reauth import require_fresh_factor
 from twostep.services.runtime import Actor, Runtime, totp_enabled
 from twostep.storage.repositories.applications import ApplicationRecord
 from twostep.storage.repositories.organizations import EnvironmentRecord
@@ -119,18 +121,37 @@ class StepContext:
         view = await get_user(self.rt, self.env, self.state.user_id, self.app.client_id)
         return view.user
 
+    async def require_fresh_factor(self) -> None:
+        """Spec 3b.2, before a step weakens the signed-in user's second factor: this journey
+        (or the session it started from) proved one at most ``TWOSTEP_REAUTH_S`` seconds ago."""
+        if self.state.user_id is None:
+            raise NotAuthenticated()
+        await require_fresh_factor(
+            self.rt,
+            self.actor,
+            self.env,
+            self.state.user_id,
+            client_id=self.app.client_id,
+            amr=self.state.amr,
+            auth_time=self.state.auth_time,
+        )
+
     async def scope(self) -> dict[str, Any]:
         """What expressions read: ``user`` (None until identified), ``input`` and ``vars``."""
         user: dict[str, Any] | None = None
         if self.state.user_id is not None:
             view = await get_user(self.rt, self.env, self.state.user_id, self.app.client_id)
+            # Account-wide (spec 3b.1): an authenticator in any application of the environment.
+            has_totp = await second_factor_required(
+                self.rt, self.env, self.state.user_id, self.app.client_id
+            )
             user = {
                 "id": view.user.id,
                 "email": view.user.email,
                 "username": view.user.username,
                 "phone": view.user.phone,
                 "status": view.user.status,
-                "has_totp": view.two_factor.enabled and self.totp_enabled,
+                "has_totp": has_totp,
                 "lock_closed": view.user.lock_closed,
                 "authenticated": bool(self.state.amr),
                 "amr": list(self.state.amr),

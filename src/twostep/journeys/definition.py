@@ -261,7 +261,9 @@ def _step(
 # authenticator; else, when the runner seeds vars.enforce from totp.enforce (or an application
 # asks for a second factor: vars.require_mfa), first-login enrollment. A journey started for a
 # signed-in user (SSO, step-up) skips what the session already proved, unless vars.step_up asks
-# for a fresh code. A third-party application then asks the user's consent (vars.needs_consent).
+# for a fresh code (or, for a user without one, OAuth's max_age the password again: the password
+# step reads vars.reauthenticate_after). A third-party application then asks the user's consent
+# (vars.needs_consent).
 BUILTIN_LOGIN: dict[str, Any] = {
     "start": "password",
     "steps": [

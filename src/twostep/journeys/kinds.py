@@ -61,7 +61,8 @@ class RegisterTotpConfig(StepConfig):
     user_identifier: ExpressionText | None = None
     label: ExpressionText | None = None
     error_output_variable: Identifier | None = None
-    failure_behavior: Literal["abort", "branch"] = "abort"
+    # Unset: the failure branch when the step names an on_failure step, else abort (the seed).
+    failure_behavior: Literal["abort", "branch"] | None = None
 
     @model_validator(mode="after")
     def _identifier_when_not_authenticated(self) -> RegisterTotpConfig:
@@ -69,8 +70,11 @@ class RegisterTotpConfig(StepConfig):
             raise ValueError("user_auth_state 'not_authenticated' needs a user_identifier")
         return self
 
-    def failure_branch(self) -> bool:
-        """`branch` needs an `on_failure` step; `abort` ends the journey, so it must have none."""
+    def failure_branch(self) -> bool | None:
+        """`branch` needs an `on_failure` step; `abort` ends the journey, so it must have none;
+        unset, either is fine."""
+        if self.failure_behavior is None:
+            return None
         return self.failure_behavior == "branch"
 
 

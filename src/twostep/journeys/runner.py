@@ -27,7 +27,7 @@ from twostep.errors import (
     OperationDisabled,
     TwostepError,
 )
-from twostep.journeys.catalog import get_journey, get_journey_version
+from twostep.journeys.catalog import get_journey, get_journey_version, metric_label
 from twostep.journeys.context import JourneyState, StepContext, StepError, unseal
 from twostep.journeys.definition import JourneyDefinition
 from twostep.journeys.steps import REGISTRY, Step
@@ -150,7 +150,8 @@ async def start_journey(
 ) -> Answer:
     """Start ``name`` for the application ``client_id``; runs until the first pause or the end.
 
-    ``vars`` seeds the journey's variables (``step_up``, ``require_mfa``, ``needs_consent``);
+    ``vars`` seeds the journey's variables (``step_up``, ``reauthenticate_after``,
+    ``require_mfa``, ``needs_consent``);
     ``oauth`` is the authorization request whose code the journey's end issues.
     """
     async with rt.db.transaction() as tx:
@@ -213,12 +214,19 @@ async def submit_answer(
         app = await application_by_client_id(tx, state.client_id)
     if not claimed:
         raise Conflict(BUSY)
-    if env is None or app is None:
-        raise JourneyExpired()
-    journey = _compile(env.id, await get_journey_version(rt, env, row.journey, row.version))
-    ctx = _context(rt, actor, env, app, session_id, state, input)
-    step = journey.steps[state.step]
-    answer = await _run(ctx, journey, step, await _guarded(step.submit(ctx)), row.csrf)
+    try:
+        if env is None or app is None:
+            raise JourneyExpired()
+        journey = _compile(env.id, await get_journey_version(rt, env, row.journey, row.version))
+        ctx = _context(rt, actor, env, app, session_id, state, input)
+        step = journey.steps[state.step]
+        answer = await _run(ctx, journey, step, await _guarded(step.submit(ctx)), row.csrf)
+    except Exception:
+        # Whatever went wrong surfaces as it is, but never holds the session for the lease
+        # (spec 3b.5): the client, or another node, may answer again at once.
+        async with rt.db.transaction() as tx:
+            await repo.release_session(tx, session_id, claimed_seq=row.seq + 1)
+        raise
     async with rt.db.transaction() as tx:
         stored = await repo.store_session(
             tx,
@@ -350,7 +358,7 @@ async def _ended(rt: Runtime, ctx: StepContext, journey: CompiledJourney, answer
             user_id=ctx.state.user_id,
             details=details,
         )
-    JOURNEY_ENDS.labels(journey.name, outcome).inc()
+    JOURNEY_ENDS.labels(metric_label(journey.name), outcome).inc()
 
 
 async def purge_expired(rt: Runtime) -> int:

@@ -8,12 +8,14 @@ The endpoint itself (``web/oauth.py``) turns the decision into a redirect or a j
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from twostep.oauth.errors import OAuthError
-from twostep.oauth.tokens import ACR_MFA
+from twostep.oauth.tokens import ACR_MFA, CODE_CHALLENGE
+from twostep.services.factors import proves_second_factor
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories.applications import ApplicationRecord, application_by_client_id
 from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment_by_id
@@ -24,6 +26,8 @@ __all__ = [
     "AuthorizationRequest",
     "Decision",
     "InvalidClientRequest",
+    "RefusedRequest",
+    "check_client",
     "decide",
     "error_redirect",
     "load_client",
@@ -33,6 +37,24 @@ __all__ = [
 
 SCOPES: Final = frozenset({"openid", "email", "profile", "phone", "offline_access"})
 PROMPTS: Final = frozenset({"none", "login", "consent"})
+MAX_STATE: Final = 1000
+PARAMETERS: Final = frozenset(
+    {
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "prompt",
+        "max_age",
+        "acr_values",
+        "login_hint",
+    }
+)
+SENT_TWICE: Final = "The client_id and the redirect_uri must each be sent once."
 
 
 class InvalidClientRequest(Exception):
@@ -42,6 +64,16 @@ class InvalidClientRequest(Exception):
     def __init__(self, description: str) -> None:
         self.description = description
         super().__init__(description)
+
+
+class RefusedRequest(Exception):
+    """An error to send back to the application: its client and exact redirect URI hold, so the
+    browser may go there (RFC 6749 4.1.2.1), with the request's ``state``."""
+
+    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+        self.error = error
+        self.location = error_redirect(redirect_uri, error, state)
+        super().__init__(str(error))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +109,11 @@ async def load_client(
     rt: Runtime, client_id: str | None
 ) -> tuple[ApplicationRecord, EnvironmentRecord]:
     """The application named by ``client_id`` and its environment."""
-    if not client_id or len(client_id) > 64:
+    if not client_id:
         raise InvalidClientRequest("The client_id is missing.")
+    if len(client_id) > 64 or not client_id.isprintable():
+        # No stored client_id is longer or has control characters (PostgreSQL refuses NUL).
+        raise InvalidClientRequest("The application (client_id) is not known.")
     async with rt.db.transaction() as tx:
         app = await application_by_client_id(tx, client_id)
         env = None if app is None else await get_environment_by_id(tx, app.environment_id)
@@ -87,13 +122,28 @@ async def load_client(
     return app, env
 
 
-def _one(params: dict[str, str], name: str, limit: int = 2000) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if len(value) > limit:
-        raise OAuthError("invalid_request", f"{name} is too long.")
-    return value
+def _sent_once(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str], set[str]]:
+    """The parameters by name, and those of ours sent more than once (RFC 6749 3.1 forbids
+    it; others, such as the pages' ``lang``, are not ours to judge)."""
+    params: dict[str, str] = {}
+    repeated: set[str] = set()
+    for name, value in pairs:
+        if name in params and name in PARAMETERS:
+            repeated.add(name)
+        params[name] = value
+    return params, repeated
+
+
+async def check_client(
+    rt: Runtime, pairs: Sequence[tuple[str, str]]
+) -> tuple[ApplicationRecord, EnvironmentRecord, str]:
+    """The application, its environment and the registered redirect URI the request names,
+    before anything else is read: until all three hold, InvalidClientRequest (a page)."""
+    params, repeated = _sent_once(pairs)
+    if repeated & {"client_id", "redirect_uri"}:
+        raise InvalidClientRequest(SENT_TWICE)
+    app, env = await load_client(rt, params.get("client_id"))
+    return app, env, _redirect_uri(app, params.get("redirect_uri") or None)
 
 
 def _redirect_uri(app: ApplicationRecord, given: str | None) -> str:
@@ -107,11 +157,37 @@ def _redirect_uri(app: ApplicationRecord, given: str | None) -> str:
     return given
 
 
-def parse_request(app: ApplicationRecord, params: dict[str, str]) -> AuthorizationRequest:
-    """Check an authorization request. ``InvalidClientRequest`` when the client cannot be
-    answered by redirect; else ``OAuthError`` to send back to the redirect URI (with the
-    state, which ``error_redirect`` needs: it is read first)."""
-    redirect_uri = _redirect_uri(app, _one(params, "redirect_uri"))
+def _one(params: dict[str, str], name: str, limit: int = 2000) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > limit:
+        raise OAuthError("invalid_request", f"{name} is too long.")
+    return value
+
+
+def parse_request(
+    app: ApplicationRecord, redirect_uri: str, pairs: Sequence[tuple[str, str]]
+) -> AuthorizationRequest:
+    """Check an authorization request whose client and ``redirect_uri`` hold (``check_client``);
+    RefusedRequest sends any error back to that URI."""
+    params, repeated = _sent_once(pairs)
+    # The state goes back with any error, so that the client can match it — unless it is
+    # ambiguous (sent twice, differently) or too long to be one the client made.
+    states = {value for name, value in pairs if name == "state"}
+    state = states.pop() if len(states) == 1 else None
+    state = state if state and len(state) <= MAX_STATE else None
+    try:
+        return _parse(app, redirect_uri, params, repeated)
+    except OAuthError as exc:
+        raise RefusedRequest(exc, redirect_uri, state) from None
+
+
+def _parse(
+    app: ApplicationRecord, redirect_uri: str, params: dict[str, str], repeated: set[str]
+) -> AuthorizationRequest:
+    if repeated:
+        raise OAuthError("invalid_request", f"{sorted(repeated)[0][:40]} must be sent once.")
     if _one(params, "response_type") != "code":
         raise OAuthError("unsupported_response_type", "Only response_type=code is supported.")
     if "authorization_code" not in app.grant_types:
@@ -122,35 +198,36 @@ def parse_request(app: ApplicationRecord, params: dict[str, str]) -> Authorizati
     if unknown:
         raise OAuthError("invalid_scope", f"Unknown scope: {unknown[0][:50]}.")
     challenge = _one(params, "code_challenge", 200)
-    method = _one(params, "code_challenge_method", 10) or ("plain" if challenge else None)
     if challenge is None:
         # PKCE is required of public clients (RFC 9700) and used by every client here.
         raise OAuthError("invalid_request", "PKCE is required: send code_challenge (S256).")
-    if method != "S256":
+    if _one(params, "code_challenge_method", 10) != "S256":
         raise OAuthError("invalid_request", "Only code_challenge_method=S256 is supported.")
+    if not CODE_CHALLENGE.fullmatch(challenge):
+        # RFC 7636 4.2: refused here, not when the sign-in ends (a code could not be issued).
+        raise OAuthError("invalid_request", "code_challenge must be an S256 challenge (RFC 7636).")
     prompt = tuple((_one(params, "prompt", 100) or "").split())
     if any(p not in PROMPTS for p in prompt) or ("none" in prompt and len(prompt) > 1):
         raise OAuthError("invalid_request", "prompt must be none, login or consent.")
+    nonce = _one(params, "nonce", 500)
+    if nonce is not None and not nonce.isprintable():
+        raise OAuthError("invalid_request", "nonce must not have control characters.")
     max_age_text = _one(params, "max_age", 12)
-    if max_age_text is not None and not max_age_text.isdigit():
+    if max_age_text is not None and not (max_age_text.isascii() and max_age_text.isdigit()):
         raise OAuthError("invalid_request", "max_age must be a number of seconds.")
     return AuthorizationRequest(
         client_id=app.client_id,
         redirect_uri=redirect_uri,
         scope=" ".join(dict.fromkeys(scopes)),
-        state=_one(params, "state", 1000),
-        nonce=_one(params, "nonce", 500),
+        state=_one(params, "state", MAX_STATE),
+        nonce=nonce,
         code_challenge=challenge,
-        code_challenge_method=method,
+        code_challenge_method="S256",
         prompt=prompt,
         max_age=None if max_age_text is None else int(max_age_text),
         acr_values=tuple((_one(params, "acr_values", 500) or "").split()),
         login_hint=_one(params, "login_hint", 320),
     )
-
-
-def _has_second_factor(session: UserSession | None) -> bool:
-    return session is not None and ("otp" in session.amr or "recovery" in session.amr)
 
 
 def decide(
@@ -171,8 +248,20 @@ def decide(
         and now - session.auth_time >= request.max_age
     )
     fresh_login = session is None or "login" in request.prompt
-    step_up = not fresh_login and (too_old or (wants_mfa and not _has_second_factor(session)))
-    vars = {"step_up": step_up, "require_mfa": wants_mfa, "needs_consent": needs_consent}
+    step_up = not fresh_login and (
+        too_old or (wants_mfa and (session is None or not proves_second_factor(session.amr)))
+    )
+    vars = {
+        "step_up": step_up,
+        # max_age passed (OIDC Core 3.1.2.1): the sign-in time a new authentication must be
+        # later than. A user without a second factor is asked the password again (the password
+        # step reads this), one with it a fresh code; no code is issued without either.
+        "reauthenticate_after": (
+            session.auth_time if session is not None and too_old and not fresh_login else None
+        ),
+        "require_mfa": wants_mfa,
+        "needs_consent": needs_consent,
+    }
     if "none" in request.prompt:
         if session is None:
             raise OAuthError("login_required", "The user is not signed in.")

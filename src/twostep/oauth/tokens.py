@@ -48,6 +48,7 @@ from twostep.crypto import hash_api_key, new_api_key
 from twostep.oauth.errors import OAuthError
 from twostep.oauth.keys import ALGORITHM, SigningKey, signing_key_in, verification_keys_in
 from twostep.services.audit import audit
+from twostep.services.factors import proves_second_factor
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
 from twostep.storage.repositories import oauth as repo
@@ -60,6 +61,7 @@ __all__ = [
     "ACCESS_TOKEN_TYPE",
     "ACR_MFA",
     "ACR_PWD",
+    "CODE_CHALLENGE",
     "CODE_TTL_S",
     "REFRESH_TOKEN_TTL_S",
     "AccessClaims",
@@ -93,18 +95,19 @@ MAX_NONCE: Final = 512
 MAX_REDIRECT_URI: Final = 2000
 MAX_SCOPE: Final = 1000
 
-_SECOND_FACTORS: Final = frozenset({"otp", "recovery"})
 _ACCESS_PREFIX: Final = "tsat"
 _REFRESH_PREFIX: Final = "tsrt"
 # RFC 7636 4.1 and 4.2: the verifier is 43-128 unreserved characters; an S256 challenge is
-# the unpadded base64url of a SHA-256 digest, so exactly 43 characters.
+# the unpadded base64url of a SHA-256 digest, so exactly 43 of them (of the 43-128 unreserved
+# characters spec 3b.5 allows, the only ones any verifier can match). /oauth/authorize checks
+# it already, so that a sign-in never ends in a code that cannot be issued.
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
-_S256_CHALLENGE = re.compile(r"[A-Za-z0-9_\-]{43}")
+CODE_CHALLENGE: Final = re.compile(r"[A-Za-z0-9_\-]{43}")
 
 
 def acr_for(amr: Iterable[str]) -> str:
     """``ACR_MFA`` when ``amr`` has a second factor (``otp`` or ``recovery``), else ``ACR_PWD``."""
-    return ACR_MFA if _SECOND_FACTORS.intersection(amr) else ACR_PWD
+    return ACR_MFA if proves_second_factor(amr) else ACR_PWD
 
 
 def normalize_scope(scope: str | Iterable[str]) -> str:
@@ -258,7 +261,7 @@ async def issue_code(
     """
     if code_challenge_method != "S256":
         raise OAuthError("invalid_request", "PKCE with code_challenge_method S256 is required.")
-    if not _S256_CHALLENGE.fullmatch(code_challenge):
+    if not CODE_CHALLENGE.fullmatch(code_challenge):
         raise OAuthError("invalid_request", "The code_challenge is not a valid S256 challenge.")
     if nonce is not None and not _storable(nonce, MAX_NONCE):
         raise OAuthError("invalid_request", "The nonce is too long or has control characters.")

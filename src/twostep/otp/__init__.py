@@ -17,7 +17,15 @@ from twostep.otp.recovery import (
     normalize_recovery_code,
 )
 from twostep.otp.secret import SECRET_BYTES, Secret, b32decode, b32encode, new_secret
-from twostep.otp.totp import Match, TotpParams, code_at, code_for_step, find_step, time_step
+from twostep.otp.totp import (
+    Match,
+    TotpParams,
+    code_at,
+    code_for_step,
+    find_step,
+    normalize_code,
+    time_step,
+)
 from twostep.otp.uri import KeyUri, build_key_uri, parse_key_uri
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "new_recovery_code",
     "new_recovery_codes",
     "new_secret",
+    "normalize_code",
     "normalize_recovery_code",
     "parse_key_uri",
     "time_step",

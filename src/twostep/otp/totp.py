@@ -15,6 +15,7 @@ __all__ = [
     "code_at",
     "code_for_step",
     "find_step",
+    "normalize_code",
     "time_step",
 ]
 
@@ -79,10 +80,12 @@ def find_step(
     valid_future_tokens: int = 1,
     replay_floor: int | None = None,
 ) -> Match | None:
-    """Return the newest step in the window whose code equals `code` (RFC 6238 section 5.2)."""
+    """Return the newest step in the window whose code equals `code` (RFC 6238 section 5.2);
+    `code` as typed, spaces and dashes included."""
     _check_range("valid_past_tokens", valid_past_tokens, 0, MAX_WINDOW)
     _check_range("valid_future_tokens", valid_future_tokens, 0, MAX_WINDOW)
     current = time_step(now, params.period)
+    code = normalize_code(code) if isinstance(code, str) else code
     if not _well_formed(code, params.digits):
         return None
     newest: int | None = None
@@ -93,6 +96,11 @@ def find_step(
     if newest is None:
         return None
     return Match(step=newest, replayed=replay_floor is not None and newest <= replay_floor)
+
+
+def normalize_code(code: str) -> str:
+    """The code without the spaces and dashes people type to read it (`123 456`, `123-456`)."""
+    return "".join(code.split()).replace("-", "")
 
 
 def _well_formed(code: str, digits: int) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from twostep.errors import Conflict, NotFound, ValidationFailed
+from twostep.errors import Conflict, IdentityNotVerified, NotFound, ValidationFailed
 from twostep.services.audit import audit
+from twostep.services.revocation import Reason, end_all_sessions
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
 from twostep.storage.repositories import users as repo
@@ -20,11 +21,11 @@ __all__ = [
     "UserView",
     "create_user",
     "delete_user",
-    "find_or_create_user",
     "get_user",
     "list_users",
     "require_application",
     "require_user",
+    "sign_up_user",
     "update_user",
 ]
 
@@ -95,8 +96,14 @@ _NO_IDENTIFIER_ERROR = {
 }
 
 
+_AT_IN_USERNAME_ERROR = {"loc": ["username"], "msg": "must not contain '@'", "type": "value_error"}
+
+
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    """Emails are matched case-insensitively, so they are stored lower-cased."""
+    """Emails are matched case-insensitively, so they are stored lower-cased. A username never
+    holds '@': sign-in takes an email or a username, and one text must name one account."""
+    if "@" in (values.get("username") or ""):
+        raise ValidationFailed(errors=[_AT_IN_USERNAME_ERROR])
     if values.get("email"):
         values = {**values, "email": values["email"].lower()}
     return values
@@ -161,8 +168,22 @@ async def update_user(
         if not (user.email or user.username or user.phone):
             raise ValidationFailed(_NO_IDENTIFIER, errors=[_NO_IDENTIFIER_ERROR])
         await audit(tx, rt, actor, "user.update", "ok", environment_id=env.id, user_id=user_id)
+        reason = _trust_change(values)
+        if reason is not None:
+            await end_all_sessions(
+                tx, rt, actor, environment_id=env.id, user_id=user_id, reason=reason
+            )
         app = await require_application(tx, env, None)
         return (await _views(tx, [user], app))[0]
+
+
+def _trust_change(values: dict[str, Any]) -> Reason | None:
+    """Why a change ends the user's sessions (spec 3b.8), if it does."""
+    if values.get("status") == "disabled":
+        return "user_disabled"
+    if "password_hash" in values:  # set, changed or removed: sessions it opened end
+        return "password_change"
+    return None
 
 
 async def delete_user(rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id: str) -> None:
@@ -175,11 +196,13 @@ async def delete_user(rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id
 _BAD_IDENTIFIER = "The user identifier is not a valid email or username."
 
 
-async def find_or_create_user(
-    rt: Runtime, actor: Actor, env: EnvironmentRecord, identifier: str
+async def sign_up_user(
+    rt: Runtime, actor: Actor, env: EnvironmentRecord, identifier: str, *, proven: str | None
 ) -> UserRecord:
-    """The user with this email or username; an unknown one is created without a password
-    (Mosaic's "Register TOTP" with an unknown user identifier)."""
+    """The user a sign-up registers an authenticator for (spec 3b.3): ``proven`` (the user the
+    journey already authenticated, if any) when the identifier names them, else a new user for
+    an unknown email or username. Any other existing user is IdentityNotVerified, by one path
+    whether or not they have an authenticator, so neither the answer nor its time tells."""
     identifier = identifier.strip()
     is_email = "@" in identifier
     limit = 320 if is_email else 150
@@ -187,15 +210,14 @@ async def find_or_create_user(
         raise ValidationFailed(_BAD_IDENTIFIER)
     async with rt.db.transaction() as tx:
         user = await repo.find_user_by_identifier(tx, env.id, identifier)
-    if user is not None:
+    if user is not None and user.id == proven:
         return user
+    if user is not None or proven is not None:
+        # Someone else's account; or a new one while the journey has proven another user.
+        raise IdentityNotVerified()
     try:
         values = {"email": identifier} if is_email else {"username": identifier}
         return (await create_user(rt, actor, env, values)).user
     except Conflict:
-        # Created by a concurrent request between the lookup and the insert.
-        async with rt.db.transaction() as tx:
-            user = await repo.find_user_by_identifier(tx, env.id, identifier)
-        if user is None:
-            raise
-        return user
+        # Created by a concurrent request between the lookup and the insert: not ours either.
+        raise IdentityNotVerified() from None

@@ -1,20 +1,34 @@
-"""Signing in: checking a password (argon2id, per-IP throttled) and the sessions a login issues."""
+"""Signing in: checking a password (argon2id, throttled per address and per account) and the
+sessions a login issues."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
+from typing import Any
 
 from twostep.crypto import hash_api_key, new_api_key
 from twostep.errors import AccountLocked, InvalidCredentials, LockedOut, NotAuthenticated
+from twostep.otp.backoff import delay_table
 from twostep.services.audit import audit
 from twostep.services.runtime import Actor, Runtime
-from twostep.services.throttle import current_minute, note_ip_failure, refuse_if_over_limit
+from twostep.services.throttle import (
+    RATE_LIMITED,
+    TOO_MANY_ATTEMPTS,
+    address_refusal,
+    note_ip_failure,
+)
+from twostep.storage import Tx
 from twostep.storage.repositories import sessions
-from twostep.storage.repositories.audit import count_ip_failures
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.sessions import UserSession
+from twostep.storage.repositories.throttle import (
+    clear_password_failures,
+    password_locked_until,
+    record_password_failure,
+)
 from twostep.storage.repositories.users import UserRecord, find_user_by_identifier
 from twostep.storage.tables import new_id
 
@@ -29,6 +43,11 @@ __all__ = [
 
 MAX_IDENTIFIER = 320
 MAX_PASSWORD = 1024
+# Wrong passwords per account (spec 3b.4): the codes' schedule, 5 -> 30 s doubling, capped.
+PASSWORD_MAX_FAILURES = 5
+PASSWORD_MAX_DELAY = 15 * 60
+# A counter with no failure for a day and no lock running is forgotten.
+PASSWORD_QUIET_S = 86400
 
 
 async def check_password(
@@ -37,42 +56,92 @@ async def check_password(
     """The active user with this username (or email) and password, or InvalidCredentials.
 
     Unknown users cost the same argon2 time as a wrong password, so timing reveals nothing;
-    a closed lock (spec 3.13) is told only to whoever knows the password.
+    a closed lock (spec 3.13) is told only to whoever knows the password. Wrong passwords are
+    counted per account across journeys (spec 3b.4), unknown usernames exactly alike; while
+    the account is locked, or the end user's address used up its minute, the password is not
+    evaluated and the answer is ``locked_out`` ("Too many attempts").
     """
     identifier = identifier.strip()
     async with rt.db.transaction() as tx:
-        if actor.ip is not None:
-            refuse_if_over_limit(rt, await count_ip_failures(tx, actor.ip, current_minute(rt)))
         # No stored identifier has control characters (and PostgreSQL cannot even compare NUL).
         known = identifier.isprintable() and len(identifier) <= MAX_IDENTIFIER
         user = await find_user_by_identifier(tx, env.id, identifier) if known else None
+        subject = _password_subject(rt, env, identifier, user)
+        refusal = await _refusal(tx, rt, actor, env, subject)
+        if refusal is not None:
+            await audit(tx, rt, actor, "login.password", refusal[0], **_about(env, user))
+    if refusal is not None:
+        raise LockedOut(TOO_MANY_ATTEMPTS, retry_after=refusal[1], seconds=refusal[1])
     # argon2 runs in a thread, outside any transaction.
     valid: bool
     if user is None or user.password_hash is None or user.status != "active":
         valid = await rt.passwords.verify_dummy_async(password)
     else:
         valid = await rt.passwords.verify_async(user.password_hash, password)
-    wait = None
     async with rt.db.transaction() as tx:
-        if not valid:
-            wait = await note_ip_failure(tx, rt, actor.ip)
-        outcome = "ok" if valid else "invalid"
-        await audit(
-            tx,
-            rt,
-            actor,
-            "login.password",
-            outcome,
-            environment_id=env.id,
-            user_id=user.id if user else None,
-        )
-    if wait is not None:
-        raise LockedOut(retry_after=wait, seconds=wait)
+        refusal = await _count(tx, rt, actor, env, subject, valid=valid and user is not None)
+        outcome = refusal[0] if refusal else "ok" if valid else "invalid"
+        await audit(tx, rt, actor, "login.password", outcome, **_about(env, user))
+    if refusal is not None:
+        raise LockedOut(TOO_MANY_ATTEMPTS, retry_after=refusal[1], seconds=refusal[1])
     if not valid or user is None:
         raise InvalidCredentials()
     if user.lock_closed:
         raise AccountLocked()
     return user
+
+
+def _about(env: EnvironmentRecord, user: UserRecord | None) -> dict[str, Any]:
+    return {"environment_id": env.id, "user_id": user.id if user else None}
+
+
+def _password_subject(
+    rt: Runtime, env: EnvironmentRecord, identifier: str, user: UserRecord | None
+) -> str:
+    """What wrong passwords are counted against: the user, or (for an identifier that names
+    no one) a keyed hash of it, so an unknown username locks like a known one."""
+    if user is not None:
+        return f"user:{user.id}"
+    message = f"password-subject:{env.id}:{identifier.casefold()}".encode()
+    return "unknown:" + hmac.new(rt.keyring.pepper, message, hashlib.sha256).hexdigest()
+
+
+async def _refusal(
+    tx: Tx, rt: Runtime, actor: Actor, env: EnvironmentRecord, subject: str
+) -> tuple[str, int] | None:
+    """(audit outcome, seconds to wait) when the attempt must not be evaluated at all."""
+    wait = await address_refusal(tx, rt, actor, env)
+    if wait is not None:
+        return RATE_LIMITED, wait
+    now = rt.clock.now()
+    locked_until = await password_locked_until(tx, env.id, subject)
+    return ("locked", math.ceil(locked_until - now)) if locked_until > now else None
+
+
+async def _count(
+    tx: Tx, rt: Runtime, actor: Actor, env: EnvironmentRecord, subject: str, *, valid: bool
+) -> tuple[str, int] | None:
+    """Count the evaluated attempt; (outcome, wait) when it must be answered with the lock
+    instead of its result (a concurrent attempt locked the account, or the address's limit)."""
+    now = rt.clock.now()
+    if valid:
+        if await clear_password_failures(tx, env.id, subject, now=now):
+            return None
+    else:
+        failures = await record_password_failure(
+            tx,
+            env.id,
+            subject,
+            now=now,
+            delays=delay_table(PASSWORD_MAX_FAILURES, PASSWORD_MAX_DELAY),
+            max_delay=PASSWORD_MAX_DELAY,
+            forget_before=now - PASSWORD_QUIET_S,
+        )
+        wait = await note_ip_failure(tx, rt, actor, env)
+        if failures is not None:
+            return None if wait is None else (RATE_LIMITED, wait)
+    locked_until = await password_locked_until(tx, env.id, subject)
+    return "locked", max(1, math.ceil(locked_until - now))
 
 
 @dataclass(frozen=True, slots=True)

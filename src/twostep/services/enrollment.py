@@ -12,7 +12,9 @@ from twostep.services.audit import audit
 from twostep.services.metrics import CODE_CHECKS
 from twostep.services.qr import qr_svg
 from twostep.services.recovery import issue_recovery_codes
+from twostep.services.revocation import end_all_sessions
 from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
+from twostep.services.throttle import guard_address
 from twostep.services.verification import (
     Outcome,
     check_code,
@@ -120,8 +122,9 @@ async def confirm(
 ) -> list[str]:
     """Activate a pending authenticator with its first valid code; returns the recovery codes."""
     codes: list[str] = []
+    await guard_address(rt, actor, env, "totp.confirm", user_id=user_id)
     async with rt.db.transaction() as tx:
-        context, config = await load_context(tx, rt, env, user_id, client_id, actor.ip)
+        context, config = await load_context(tx, rt, env, user_id, client_id)
         authenticator = context.authenticator
         if authenticator is None:
             raise TotpNotEnrolled()
@@ -132,7 +135,7 @@ async def confirm(
             return await repo.activate(tx, authenticator.id, step=step, now=rt.clock.now())
 
         verdict = await check_ip_failure(
-            tx, rt, actor, await check_code(tx, rt, authenticator, config, code, claim)
+            tx, rt, actor, env, await check_code(tx, rt, authenticator, config, code, claim)
         )
         if verdict.outcome is Outcome.ACCEPTED:
             codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
@@ -157,12 +160,27 @@ async def reset(
     user_id: str,
     *,
     client_id: str | None = None,
+    end_sessions: bool = True,
+    sign_in: bool = False,
 ) -> None:
-    """Remove the user's authenticator and its recovery codes (an admin reset, spec 3.8)."""
+    """Remove the user's authenticator and its recovery codes (spec 3.8).
+
+    An admin's reset ends every session of the user (spec 3b.8); the user's own disable
+    journey passes ``end_sessions=False``, as it goes on to issue the session it signs in,
+    and ``sign_in``: the authenticator removed is the one its sign-in asked (spec 3b.1).
+    """
     async with rt.db.transaction() as tx:
         user = await require_user(tx, env, user_id)
-        app = await require_application(tx, env, client_id)
-        existing = await repo.get_authenticator(tx, user.id, app.id)
+        if sign_in:
+            context = await repo.load_verify_context(tx, env.id, user.id, client_id, sign_in=True)
+            existing = None if context is None else context.authenticator
+        else:
+            app = await require_application(tx, env, client_id)
+            existing = await repo.get_authenticator(tx, user.id, app.id)
         if existing is None or not await repo.delete_authenticator(tx, existing.id):
             raise TotpNotEnrolled()
         await audit(tx, rt, actor, "totp.reset", "ok", environment_id=env.id, user_id=user.id)
+        if end_sessions:
+            await end_all_sessions(
+                tx, rt, actor, environment_id=env.id, user_id=user.id, reason="totp_reset"
+            )

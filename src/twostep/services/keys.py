@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories import authenticators as repo
+from twostep.storage.repositories import journeys as journey_repo
 from twostep.storage.repositories import oauth as oauth_repo
 
-__all__ = ["RotationReport", "rotate_keys"]
+__all__ = ["KeptKey", "RotationReport", "rotate_keys"]
 
 _BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class KeptKey:
+    """An old key ``--retire`` had to keep, and what is still sealed under it."""
+
+    key_id: str
+    secrets: int
+    journeys: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,11 +28,13 @@ class RotationReport:
     new_key_id: str
     rewrapped: int
     retired: list[str]
+    kept: list[KeptKey] = field(default_factory=list)
 
 
 async def rotate_keys(rt: Runtime, *, retire: bool) -> RotationReport:
     """Make a new primary key, rewrap every secret under it in small transactions, and with
-    ``retire`` drop the old keys once nothing is sealed under them.
+    ``retire`` drop the old keys once nothing is sealed under them: no secret, no signing key
+    and no live journey state (the keys kept are in the report).
 
     Running nodes keep decrypting with the old keys (still in the file) and learn the new one
     from the file the first time they meet a secret sealed under it.
@@ -55,13 +67,20 @@ async def rotate_keys(rt: Runtime, *, retire: bool) -> RotationReport:
             ):
                 rewrapped += 1
     retired: list[str] = []
+    kept: list[KeptKey] = []
     if retire:
         for key_id in [k for k in keyring.keys if k != new_key_id]:
             async with rt.db.transaction() as tx:
                 sealed = await repo.count_sealed_under(tx, key_id)
                 sealed += await oauth_repo.count_signing_keys_sealed_under(tx, key_id)
-                if sealed == 0:
-                    keyring.retire(key_id)
-                    retired.append(key_id)
+                # Live journeys keep what they sealed (recovery codes to show, the step last
+                # shown) under the key of their time: it stays until they have expired, rather
+                # than rewrapping rows that a running journey may be claiming at this moment.
+                journeys = await journey_repo.count_live_sealed_under(tx, key_id, rt.clock.now())
+            if sealed == 0 and journeys == 0:
+                keyring.retire(key_id)
+                retired.append(key_id)
+            else:
+                kept.append(KeptKey(key_id, sealed, journeys))
         keyring.save(path)
-    return RotationReport(new_key_id, rewrapped, retired)
+    return RotationReport(new_key_id, rewrapped, retired, kept)

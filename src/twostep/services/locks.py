@@ -6,6 +6,7 @@ from __future__ import annotations
 from twostep.errors import Conflict, Forbidden, NotFound
 from twostep.services.accounts import UserView, get_user, require_user
 from twostep.services.audit import audit
+from twostep.services.revocation import end_all_sessions
 from twostep.services.runtime import Actor, Runtime, config_of
 from twostep.storage import Tx
 from twostep.storage.repositories import users as repo
@@ -41,6 +42,10 @@ async def set_lock(
             raise NotFound("No lock is paired.")
         action = "lock.close" if closed else "lock.open"
         await audit(tx, rt, actor, action, "ok", environment_id=env.id, user_id=user_id)
+        if closed:  # the owner refuses every login: those already made end too (spec 3b.8)
+            await end_all_sessions(
+                tx, rt, actor, environment_id=env.id, user_id=user_id, reason="lock_closed"
+            )
     return await get_user(rt, env, user_id)
 
 

@@ -14,6 +14,6 @@ RECOVERY_USES = Counter(
 )
 JOURNEY_ENDS = Counter(
     "twostep_journey_ends",
-    "Journeys that ended, by journey name and outcome",
+    'Journeys that ended, by journey (a built-in name or "custom") and outcome',
     ["journey", "outcome"],
 )

@@ -6,16 +6,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from twostep.crypto import hash_api_key, new_api_key
+from twostep.crypto import api_key_prefix, hash_api_key, new_api_key
 from twostep.errors import Forbidden, NotFound, Unauthorized
 from twostep.policy import AuthConfig, apply_patch
 from twostep.services.audit import audit
 from twostep.services.runtime import Actor, Runtime, config_of
-from twostep.services.webhooks import signing_key
+from twostep.services.webhooks import check_endpoint, signing_key
 from twostep.storage import Tx
 from twostep.storage.repositories import organizations as repo
 from twostep.storage.repositories.applications import find_application, insert_application
 from twostep.storage.repositories.organizations import (
+    ApiKeyRecord,
     EnvironmentRecord,
     OrganizationRecord,
     Principal,
@@ -24,6 +25,8 @@ from twostep.storage.repositories.organizations import (
 __all__ = [
     "ENVIRONMENTS",
     "CreatedOrganization",
+    "IssuedApiKey",
+    "PrincipalCache",
     "authenticate",
     "create_api_key",
     "create_organization",
@@ -31,9 +34,12 @@ __all__ = [
     "environment_for",
     "get_auth_config",
     "get_organization",
+    "issue_api_key",
+    "list_api_keys",
     "patch_auth_config",
     "principal_by_key_id",
     "public_environment",
+    "revoke_api_key",
 ]
 
 EnvironmentName = Literal["sandbox", "production"]
@@ -69,38 +75,94 @@ async def create_organization(
                 is_default=True,
                 now=now,
             )
-            keys[env_name] = await _issue_key(tx, rt, env_id, env_name, label="initial", now=now)
+            issued = await _issue_key(tx, env_id, env_name, label="initial", now=now)
+            keys[env_name] = issued.secret
             await audit(tx, rt, actor, "organization.create", "ok", environment_id=env_id)
     return CreatedOrganization(org, keys)
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    """A new key: what the list shows of it, and its secret, shown this once."""
+
+    key: ApiKeyRecord
+    secret: str
+
+
 async def _issue_key(
-    tx: Tx, rt: Runtime, env_id: str | None, env_name: str | None, *, label: str, now: float
-) -> str:
-    key = new_api_key(_KEY_PREFIX[env_name])
-    await repo.insert_api_key(
-        tx, key_hash=hash_api_key(key), environment_id=env_id, label=label, now=now
+    tx: Tx, env_id: str | None, env_name: str | None, *, label: str, now: float
+) -> IssuedApiKey:
+    secret = new_api_key(_KEY_PREFIX[env_name])
+    record = await repo.insert_api_key(
+        tx,
+        key_hash=hash_api_key(secret),
+        prefix=api_key_prefix(secret),
+        environment_id=env_id,
+        label=label,
+        now=now,
     )
-    return key
+    return IssuedApiKey(record, secret)
+
+
+async def _create_key(
+    tx: Tx, rt: Runtime, actor: Actor, env: EnvironmentRecord | None, name: str
+) -> IssuedApiKey:
+    env_id = None if env is None else env.id
+    issued = await _issue_key(
+        tx, env_id, None if env is None else env.name, label=name, now=rt.clock.now()
+    )
+    details = {"key_id": issued.key.id, "name": name, "prefix": issued.key.prefix}
+    await audit(tx, rt, actor, "api_key.create", "ok", environment_id=env_id, details=details)
+    return issued
 
 
 async def create_api_key(
     rt: Runtime, actor: Actor, *, domain: str | None, environment: str | None, label: str
 ) -> str:
     """A new key for an environment, or a server-admin key when ``domain`` is None."""
-    now = rt.clock.now()
     async with rt.db.transaction() as tx:
-        env_id = None
+        env = None
         if domain is not None:
             env = await repo.get_environment(tx, domain, environment or "production")
             if env is None:
                 raise NotFound("Unknown organization or environment.")
-            env_id = env.id
-        key = await _issue_key(
-            tx, rt, env_id, environment if domain else None, label=label, now=now
-        )
-        await audit(tx, rt, actor, "apikey.create", "ok", environment_id=env_id)
-    return key
+        return (await _create_key(tx, rt, actor, env, label)).secret
+
+
+async def issue_api_key(
+    rt: Runtime, actor: Actor, env: EnvironmentRecord, name: str
+) -> IssuedApiKey:
+    """A new key of the environment, named ``name``; its secret is in this answer only."""
+    async with rt.db.transaction() as tx:
+        return await _create_key(tx, rt, actor, env, name)
+
+
+async def list_api_keys(rt: Runtime, env: EnvironmentRecord) -> list[ApiKeyRecord]:
+    """The environment's keys, revoked ones included, newest first: never a secret."""
+    async with rt.db.transaction() as tx:
+        return await repo.list_api_keys(tx, env.id)
+
+
+async def revoke_api_key(
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    key_id: str,
+    *,
+    cache: PrincipalCache | None = None,
+) -> ApiKeyRecord:
+    """Revoke one of the environment's keys (a key may revoke itself); NotFound for any
+    other id. It fails at once here (``cache`` is this node's) and within the cache's TTL
+    on every other node."""
+    async with rt.db.transaction() as tx:
+        revoked = await repo.revoke_api_key(tx, env.id, key_id, rt.clock.now())
+        if revoked is None:
+            raise NotFound("Unknown API key.")
+        details = {"key_id": key_id, "name": revoked.name, "prefix": revoked.prefix}
+        await audit(tx, rt, actor, "api_key.revoke", "ok", environment_id=env.id, details=details)
+    if cache is not None:
+        cache.drop_key(key_id)
+    return revoked
 
 
 async def get_organization(rt: Runtime, principal: Principal, domain: str) -> OrganizationRecord:
@@ -131,6 +193,12 @@ class PrincipalCache:
             self._entries.clear()
         self._entries[key_hash] = (now + self.ttl_s, principal)
 
+    def drop_key(self, key_id: str) -> None:
+        """Forget a key (revoked here): this node refuses it from the next request on."""
+        for key_hash, (_, principal) in list(self._entries.items()):
+            if principal.key_id == key_id:
+                del self._entries[key_hash]
+
     def clear(self) -> None:
         self._entries.clear()
 
@@ -145,10 +213,21 @@ async def authenticate(rt: Runtime, cache: PrincipalCache, api_key: str | None) 
     if principal is None:
         async with rt.db.transaction() as tx:
             principal = await repo.find_principal(tx, key_hash)
+            # Noted on a cache miss, and written at most once a minute per key: the hot
+            # path never writes on every request.
+            if principal is not None and _stale(principal.last_used_at, now):
+                await repo.note_key_use(tx, principal.key_id, now=now, every_s=_NOTE_USE_EVERY_S)
         if principal is None:
             raise Unauthorized()
         cache.put(key_hash, principal, now)
     return principal
+
+
+_NOTE_USE_EVERY_S = 60.0
+
+
+def _stale(last_used_at: float | None, now: float) -> bool:
+    return last_used_at is None or last_used_at <= now - _NOTE_USE_EVERY_S
 
 
 async def principal_by_key_id(rt: Runtime, key_id: str) -> Principal | None:
@@ -247,6 +326,9 @@ async def patch_auth_config(
 
     ``delivery.webhook.signing_key`` is read-only: a patch may carry it, it is ignored.
     """
+    # The webhook endpoint is resolved before the transaction (DNS may take seconds); a
+    # concurrent patch can only keep an endpoint that its own check admitted.
+    await check_endpoint(rt, apply_patch(config_of(env.auth_config), _without_read_only(patch)))
     async with rt.db.transaction() as tx:
         fresh = await _fresh_environment(tx, env, for_update=True)
         config = apply_patch(config_of(fresh.auth_config), _without_read_only(patch))

@@ -16,7 +16,7 @@ from twostep.policy import AuthConfig
 from twostep.services.audit import audit
 from twostep.services.metrics import RECOVERY_USES
 from twostep.services.runtime import Actor, Runtime
-from twostep.services.throttle import note_ip_failure
+from twostep.services.throttle import RATE_LIMITED, guard_address, note_ip_failure
 from twostep.services.verification import load_active
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators, recovery_codes
@@ -43,9 +43,11 @@ async def regenerate(
     user_id: str,
     *,
     client_id: str | None = None,
+    sign_in: bool = False,
 ) -> list[str]:
+    """A new set for the user's authenticator (with ``sign_in``, the one a sign-in asks)."""
     async with rt.db.transaction() as tx:
-        authenticator, config = await load_active(tx, rt, env, user_id, client_id)
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id, sign_in=sign_in)
         codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
         await audit(
             tx, rt, actor, "recovery.regenerate", "ok", environment_id=env.id, user_id=user_id
@@ -61,32 +63,36 @@ async def use_recovery_code(
     code: str,
     *,
     client_id: str | None = None,
+    sign_in: bool = False,
 ) -> int:
-    """Spend one recovery code; lifts a lockout. Returns how many are left."""
+    """Spend one recovery code; lifts a lockout. Returns how many are left. With ``sign_in``,
+    a code of the authenticator a sign-in to the application asks (spec 3b.1)."""
+    await guard_address(rt, actor, env, "recovery.use", user_id=user_id)
+    wait: int | None = None
     async with rt.db.transaction() as tx:
-        authenticator, config = await load_active(tx, rt, env, user_id, client_id, actor.ip)
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id, sign_in=sign_in)
         now = rt.clock.now()
         left = await recovery_codes.count_unused(tx, authenticator.id)
         canonical = normalize_recovery_code(code)
         if left == 0:
             outcome = "exhausted"
         elif canonical and await recovery_codes.consume_code(
-            tx, authenticator.id, hash_recovery_code(rt.keyring.pepper, canonical), now
+            tx, authenticator.id, code_hash := hash_recovery_code(rt.keyring.pepper, canonical), now
         ):
             window_s = config.recovery_codes.once_per_hours * 3600
-            if not await claim_recovery_window(tx, user_id, now=now, window_s=window_s):
-                # Raising rolls the consumption back: the code stays usable later.
+            if await claim_recovery_window(tx, user_id, now=now, window_s=window_s):
+                await authenticators.clear_failures(tx, authenticator.id)
+                outcome = "ok"
+                left -= 1
+            else:
+                # Refused, and recorded: the code is given back so that it stays usable later.
+                await recovery_codes.release_code(tx, authenticator.id, code_hash)
                 user = await get_user(tx, env.id, user_id)
                 last_use = user.recovery_used_at if user and user.recovery_used_at else now
-                raise RecoveryCodeRateLimited(
-                    retry_after=max(1, math.ceil(last_use + window_s - now)),
-                    hours=config.recovery_codes.once_per_hours,
-                )
-            await authenticators.clear_failures(tx, authenticator.id)
-            outcome = "ok"
-            left -= 1
+                wait = max(1, math.ceil(last_use + window_s - now))
+                outcome = RATE_LIMITED
         else:
-            wait = await note_ip_failure(tx, rt, actor.ip)
+            wait = await note_ip_failure(tx, rt, actor, env)
             outcome = "invalid" if wait is None else "throttled"
         await audit(tx, rt, actor, "recovery.use", outcome, environment_id=env.id, user_id=user_id)
     RECOVERY_USES.labels(outcome).inc()
@@ -96,4 +102,6 @@ async def use_recovery_code(
         raise RecoveryCodeInvalid()
     if outcome == "throttled":
         raise LockedOut(retry_after=wait, seconds=wait)
+    if outcome == RATE_LIMITED:
+        raise RecoveryCodeRateLimited(retry_after=wait, hours=config.recovery_codes.once_per_hours)
     return left

@@ -27,8 +27,11 @@ __all__ = [
 
 
 def new_http_client() -> httpx.AsyncClient:
-    """The outgoing HTTP client (webhooks): redirects are not followed, callers set timeouts."""
-    return httpx.AsyncClient(follow_redirects=False)
+    """The outgoing HTTP client (webhooks): redirects are not followed, callers set timeouts.
+
+    Proxies named in the process environment are ignored: a proxy would choose the address
+    connected to, which ``outbound`` must check itself."""
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +48,21 @@ class Runtime:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who asks, for the audit trail: an API key id, 'cli', or a user id; and from where."""
+    """Who asks, for the audit trail: an API key id, 'cli', or a user id; and from where.
+
+    ``ip`` is where the request came from (recorded); ``end_user_ip`` is the end user's
+    address that the per-IP limits of spec 3b.4 count, None when nothing is counted (the
+    management API's own caller is a tenant's backend, not an end user).
+    """
 
     name: str
     ip: str | None = None
+    end_user_ip: str | None = None
+
+    @classmethod
+    def end_user(cls, name: str, ip: str | None) -> Actor:
+        """An end user's request (journey API, hosted pages, OAuth): its address is counted."""
+        return cls(name, ip, ip)
 
 
 @lru_cache(maxsize=256)

@@ -15,13 +15,13 @@ from twostep.errors import (
     NotFound,
     TotpNotEnrolled,
 )
-from twostep.otp import Algorithm, TotpParams, code_at, find_step
+from twostep.otp import Algorithm, TotpParams, code_for_step, find_step, time_step
 from twostep.otp.backoff import MAX_DELAY, SUSPEND_AFTER, delay_table, is_suspended
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
 from twostep.services.metrics import CODE_CHECKS
 from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
-from twostep.services.throttle import current_minute, note_ip_failure, refuse_if_over_limit
+from twostep.services.throttle import guard_address, note_ip_failure
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators as repo
 from twostep.storage.repositories.authenticators import AuthenticatorRecord, VerifyContext
@@ -63,13 +63,12 @@ async def load_context(
     env: EnvironmentRecord,
     user_id: str,
     client_id: str | None,
-    ip: str | None = None,
+    *,
+    sign_in: bool = False,
 ) -> tuple[VerifyContext, AuthConfig]:
-    """The user's authenticator and the environment's config; TOTP must be switched on, and
-    an address (when given) must not have used up its guesses for the minute."""
-    context = await repo.load_verify_context(
-        tx, env.id, user_id, client_id, ip=ip, minute=current_minute(rt)
-    )
+    """The user's authenticator and the environment's config; TOTP must be switched on. ``sign_in``
+    takes the authenticator a sign-in to the application asks (spec 3b.1), not its own."""
+    context = await repo.load_verify_context(tx, env.id, user_id, client_id, sign_in=sign_in)
     if context is None:
         raise NotFound("Unknown user or application.")
     config = config_of(context.auth_config)
@@ -77,8 +76,6 @@ async def load_context(
     if context.lock_closed:
         # Spec 3.13: while the owner keeps the lock closed, no code opens the account.
         raise AccountLocked()
-    if ip is not None:
-        refuse_if_over_limit(rt, context.ip_failures)
     return context, config
 
 
@@ -88,10 +85,11 @@ async def load_active(
     env: EnvironmentRecord,
     user_id: str,
     client_id: str | None,
-    ip: str | None = None,
+    *,
+    sign_in: bool = False,
 ) -> tuple[AuthenticatorRecord, AuthConfig]:
     """The user's ACTIVE authenticator (a pending one never satisfies a check) and the config."""
-    context, config = await load_context(tx, rt, env, user_id, client_id, ip)
+    context, config = await load_context(tx, rt, env, user_id, client_id, sign_in=sign_in)
     authenticator = context.authenticator
     if authenticator is None or authenticator.status != "active":
         raise TotpNotEnrolled()
@@ -165,10 +163,12 @@ async def _after_lost_race(tx: Tx, authenticator_id: str, now: float) -> Verdict
     return Verdict(Outcome.REUSED)
 
 
-async def check_ip_failure(tx: Tx, rt: Runtime, actor: Actor, verdict: Verdict) -> Verdict:
-    """Count a wrong code against the caller's address; past its limit, answer with the lock."""
+async def check_ip_failure(
+    tx: Tx, rt: Runtime, actor: Actor, env: EnvironmentRecord, verdict: Verdict
+) -> Verdict:
+    """Count a wrong code against the end user's address; past its limit, answer with the lock."""
     if verdict.outcome is Outcome.INVALID:
-        wait = await note_ip_failure(tx, rt, actor.ip)
+        wait = await note_ip_failure(tx, rt, actor, env)
         if wait is not None:
             return Verdict(Outcome.LOCKED, wait)
     return verdict
@@ -200,10 +200,13 @@ async def verify_code(
     code: str,
     *,
     client_id: str | None = None,
+    sign_in: bool = False,
 ) -> None:
-    """Accept a code from the user's active authenticator once, or raise its problem."""
+    """Accept a code from the user's active authenticator once, or raise its problem; with
+    ``sign_in``, from the authenticator a sign-in to the application asks (spec 3b.1)."""
+    await guard_address(rt, actor, env, "totp.verify", user_id=user_id)
     async with rt.db.transaction() as tx:
-        authenticator, config = await load_active(tx, rt, env, user_id, client_id, actor.ip)
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id, sign_in=sign_in)
 
         async def claim(tx: Tx, step: int) -> bool:
             return await repo.claim_step(
@@ -211,7 +214,7 @@ async def verify_code(
             )
 
         verdict = await check_ip_failure(
-            tx, rt, actor, await check_code(tx, rt, authenticator, config, code, claim)
+            tx, rt, actor, env, await check_code(tx, rt, authenticator, config, code, claim)
         )
         await audit(
             tx,
@@ -228,12 +231,19 @@ async def verify_code(
 
 async def current_code(
     rt: Runtime, env: EnvironmentRecord, user_id: str, client_id: str | None
-) -> tuple[str, float]:
-    """The code the user's active authenticator shows now, and when it stops being current
-    (for delivery to a webhook, spec 3.11)."""
+) -> tuple[str, float] | None:
+    """A code the next check of the authenticator a sign-in asks will accept, and when its
+    period ends (for delivery to a webhook, spec 3.11 and 3b.6); None if the window holds none.
+
+    The current step's code, unless it is spent (at or below the replay floor, as right after
+    enrollment): then the first later step the window still accepts.
+    """
     async with rt.db.transaction() as tx:
-        authenticator, _ = await load_active(tx, rt, env, user_id, client_id)
+        authenticator, config = await load_active(tx, rt, env, user_id, client_id, sign_in=True)
     params = params_of(authenticator)
-    now = rt.clock.now()
-    code = code_at(secret_of(rt, authenticator), params, now)
-    return code, (int(now // params.period) + 1) * params.period
+    current = time_step(rt.clock.now(), params.period)
+    step = max(current, authenticator.last_step + 1)
+    if step > current + config.totp.valid_future_tokens:
+        return None
+    code = code_for_step(secret_of(rt, authenticator), params, step)
+    return code, float((step + 1) * params.period)

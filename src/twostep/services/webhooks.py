@@ -5,9 +5,11 @@ the hex is HMAC-SHA256, keyed by the environment's signing key (its ASCII text),
 ``"<t>." + body``. The receiver recomputes it with the key the admin reads from the auth
 config, compares in constant time and refuses stale timestamps (``verify_signature``).
 
-Delivery never raises for network trouble and never logs the code, the body or the values of
-the configured headers: one ``webhook.delivery`` event says where (host only), how many
-attempts, the outcome and the last status.
+Delivery goes through ``outbound.post``: only to public addresses (or networks the server
+allows), checked on the address connected to, never following redirects (spec 3b.6). It never
+raises for network trouble and never logs the code, the body or the values of the configured
+headers: one ``webhook.delivery`` event says where (host only), how many attempts, the outcome
+and the last status.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import hmac
 import json
 import re
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,12 +27,24 @@ import structlog
 
 from twostep.clock import to_datetime
 from twostep.crypto import webhook_signing_key
-from twostep.policy import WebhookConfig
+from twostep.errors import ValidationFailed
+from twostep.policy import RESERVED_HEADERS, AuthConfig, WebhookConfig
+from twostep.services import outbound
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.users import UserRecord
 
-__all__ = ["SIGNATURE_HEADER", "deliver_code", "sign", "signing_key", "verify_signature"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "Delivery",
+    "check_endpoint",
+    "deliver_code",
+    "sign",
+    "signing_key",
+    "verify_signature",
+]
+
+Delivery = Literal["delivered", "rejected", "failed", "timeout", "refused"]
 
 SIGNATURE_HEADER = "Twostep-Signature"
 MAX_ATTEMPTS = 3
@@ -44,6 +59,18 @@ _MAX_HEADER = 4096
 def signing_key(rt: Runtime, env: EnvironmentRecord) -> str:
     """The environment's webhook signing key (derived from the server pepper, not stored)."""
     return webhook_signing_key(rt.keyring, env.id)
+
+
+async def check_endpoint(rt: Runtime, config: AuthConfig) -> None:
+    """Refuse (422 naming the field) a config whose webhook endpoint no call may reach."""
+    if config.delivery.webhook is None:
+        return
+    try:
+        await outbound.check_destination(rt.settings, config.delivery.webhook.endpoint)
+    except outbound.DestinationRefused as exc:
+        loc = ["delivery", "webhook", "endpoint"]
+        error = {"loc": loc, "msg": exc.reason, "type": "value_error"}
+        raise ValidationFailed(errors=[error]) from None
 
 
 def _digest(key: str, body: bytes, timestamp: int) -> str:
@@ -106,6 +133,16 @@ def _body(env: EnvironmentRecord, user: UserRecord, code: str, expires_at: float
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def _headers(webhook: WebhookConfig, signature: str) -> dict[str, str]:
+    """The tenant's headers (never the reserved ones, even if stored earlier), then ours."""
+    headers = {
+        name: value
+        for name, value in webhook.headers.items()
+        if name.lower() not in RESERVED_HEADERS and name.lower() != "content-type"
+    }
+    return {**headers, "Content-Type": "application/json", SIGNATURE_HEADER: signature}
+
+
 def _retryable(status: int) -> bool:
     return status >= 500 or status == 429
 
@@ -118,12 +155,14 @@ async def deliver_code(
     user: UserRecord,
     code: str,
     expires_at: float,
-) -> bool:
-    """POST the code to the webhook; True once a 2xx answer came back.
+) -> Delivery:
+    """POST the code to the webhook; ``delivered`` once a 2xx answer came back.
 
     The whole delivery, retries included, ends within ``webhook.timeout_ms``. Up to three
     attempts: transport errors, 5xx and 429 are retried after a short pause, other answers
-    are final. Each attempt is signed with a fresh timestamp from the runtime's clock.
+    are final; an endpoint that is or resolves to an address no call may reach is
+    ``refused`` before any connection. Each attempt is signed with a fresh timestamp from the
+    runtime's clock.
     """
     body = _body(env, user, code, expires_at)
     key = signing_key(rt, env)
@@ -133,26 +172,27 @@ async def deliver_code(
     attempts = 0
     status: int | None = None
     error: str | None = None
-    outcome = "failed"
+    outcome: Delivery = "failed"
     try:
         async with asyncio.timeout_at(deadline):
             while True:
                 attempts += 1
-                headers = httpx.Headers(webhook.headers)
-                headers["Content-Type"] = "application/json"
-                headers[SIGNATURE_HEADER] = sign(key, body, int(rt.clock.now()))
+                headers = _headers(webhook, sign(key, body, int(rt.clock.now())))
                 left = max(deadline - loop.time(), 0.001)
                 status, error, outcome = None, None, "failed"
                 try:
                     # Streamed so that the receiver's answer body is never read.
-                    async with rt.http.stream(
-                        "POST",
+                    async with outbound.post(
+                        rt,
                         webhook.endpoint,
                         content=body,
                         headers=headers,
-                        timeout=httpx.Timeout(left),
+                        timeouts=httpx.Timeout(left),
                     ) as response:
                         status = response.status_code
+                except outbound.DestinationRefused:
+                    outcome = "refused"
+                    break
                 except httpx.HTTPError as exc:
                     # The exception's text may quote the URL (and its query): only its type.
                     error = type(exc).__name__
@@ -186,4 +226,4 @@ async def deliver_code(
         status=status,
         error=error,
     )
-    return outcome == "delivered"
+    return outcome

@@ -21,6 +21,7 @@ from twostep.services.runtime import Runtime
 from twostep.settings import Settings
 from twostep.web import oauth, ops
 from twostep.web.api import (
+    api_keys,
     applications,
     audit,
     journey_runtime,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         organizations,
         users,
         applications,
+        api_keys,
         totp,
         locks,
         journeys,

@@ -11,11 +11,13 @@ from twostep.errors import Forbidden
 from twostep.services.organizations import PrincipalCache, authenticate, environment_for
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage.repositories.organizations import EnvironmentRecord, Principal
+from twostep.web.client_address import backend_actor
 
 __all__ = [
     "ID_PATTERN",
     "AdminDep",
     "ApplicationQuery",
+    "KeyIdPath",
     "OrgPath",
     "OrgScope",
     "PrincipalDep",
@@ -38,6 +40,7 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 OrgPath = Annotated[str, Path(min_length=1, max_length=63, pattern=DOMAIN_PATTERN)]
 UserIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+KeyIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 ApplicationQuery = Annotated[
     str | None,
     Query(
@@ -75,7 +78,7 @@ AdminDep = Annotated[Principal, Depends(get_admin)]
 
 
 def _actor(request: Request, principal: Principal) -> Actor:
-    return Actor(f"apikey:{principal.key_id}", request.client.host if request.client else None)
+    return backend_actor(request, f"apikey:{principal.key_id}")
 
 
 @dataclass(frozen=True, slots=True)

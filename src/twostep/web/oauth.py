@@ -21,6 +21,8 @@ from twostep.oauth.authorize import (
     AuthorizationRequest,
     Decision,
     InvalidClientRequest,
+    RefusedRequest,
+    check_client,
     decide,
     error_redirect,
     load_client,
@@ -33,11 +35,13 @@ from twostep.oauth.tokens import ACR_MFA, ACR_PWD
 from twostep.services.accounts import get_user
 from twostep.services.applications import authenticate_client
 from twostep.services.authentication import read_session
+from twostep.services.factors import proves_second_factor, second_factor_required
 from twostep.services.organizations import environment_by_id
 from twostep.services.runtime import Actor, Runtime, config_of, totp_enabled
 from twostep.storage.repositories.applications import ApplicationRecord
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.sessions import UserSession
+from twostep.web.client_address import end_user_actor
 from twostep.web.deps import RuntimeDep
 from twostep.web.pages.auth import SESSION_COOKIE, finish_answer, page_message
 
@@ -60,23 +64,22 @@ def _oauth_error(exc: OAuthError) -> JSONResponse:
 
 
 def _actor(request: Request, name: str) -> Actor:
-    return Actor(name, request.client.host if request.client else None)
+    return end_user_actor(request, name)
 
 
 @router.get("/oauth/authorize")
 async def authorize(request: Request, rt: RuntimeDep) -> Response:
     """The code flow with PKCE S256 (`state`, `nonce`, `prompt`, `max_age`, `acr_values`,
-    `login_hint`). A wrong client or redirect URI is told on a page; other errors go back to
-    the application's redirect URI."""
-    params = {k: v for k, v in request.query_params.items()}
+    `login_hint`). The client and its exact redirect URI are checked first: until both hold,
+    errors are told on a page; after, they go back to that redirect URI (spec 3b.5)."""
+    pairs = request.query_params.multi_items()
     try:
-        app, env = await load_client(rt, params.get("client_id"))
-        auth = parse_request(app, params)
+        app, env, redirect_uri = await check_client(rt, pairs)
+        auth = parse_request(app, redirect_uri, pairs)
     except InvalidClientRequest as exc:
         return page_message(request, None, "The sign-in request is not valid", exc.description)
-    except OAuthError as exc:
-        uri = params.get("redirect_uri") or app.redirect_uris[0]
-        return RedirectResponse(error_redirect(uri, exc, params.get("state")), status_code=303)
+    except RefusedRequest as exc:
+        return RedirectResponse(exc.location, status_code=303)
     session = None
     with suppress(NotAuthenticated):
         session = await read_session(rt, request.cookies.get(SESSION_COOKIE))
@@ -86,8 +89,8 @@ async def authorize(request: Request, rt: RuntimeDep) -> Response:
         if decision.issue and live is not None:
             if await _session_enough(rt, env, app, live):
                 return await _issue_for_session(request, rt, env, auth, live)
-            # Signed in elsewhere with the password alone, but this application wants the
-            # user's code: no single sign-on around its second factor.
+            # Signed in with the password alone, but the user has a second factor: no single
+            # sign-on around it, whichever application it belongs to.
             if "none" in auth.prompt:
                 raise OAuthError("interaction_required", "The user's code is needed.")
             decision = Decision(issue=False, signed_in=live, vars=decision.vars)
@@ -114,16 +117,16 @@ async def _session_enough(
     rt: Runtime, env: EnvironmentRecord, app: ApplicationRecord, session: UserSession
 ) -> bool:
     """Whether a session may sign the user in to ``app`` as it is: it proved a second factor,
-    or the user has none for this application and the environment does not enforce one."""
-    if "otp" in session.amr or "recovery" in session.amr:
+    or the user has none in the environment (spec 3b.1) and the environment enforces none."""
+    if proves_second_factor(session.amr):
         return True
     try:
-        view = await get_user(rt, env, session.user_id, app.client_id)
+        required = await second_factor_required(rt, env, session.user_id, app.client_id)
     except TwostepError:
         return False
     config = config_of(env.auth_config)
     enforced = config.totp.enforce and totp_enabled(rt.settings, config)
-    return not (view.two_factor.enabled and totp_enabled(rt.settings, config)) and not enforced
+    return not required and not enforced
 
 
 async def _issue_for_session(

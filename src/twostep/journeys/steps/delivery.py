@@ -26,14 +26,19 @@ class SendCodeStep(Step):
         if webhook is None or user is None or not ctx.totp_enabled:
             return Advance()
         try:
-            code, expires_at = await current_code(ctx.rt, ctx.env, user.id, ctx.app.client_id)
+            deliverable = await current_code(ctx.rt, ctx.env, user.id, ctx.app.client_id)
         except TotpNotEnrolled:
             return Advance()
-        delivered = await deliver_code(
+        if deliverable is None:  # every code the window accepts is spent: nothing to send
+            return Advance()
+        code, expires_at = deliverable
+        delivery = await deliver_code(
             ctx.rt, ctx.env, webhook, user=user, code=code, expires_at=expires_at
         )
         async with ctx.rt.db.transaction() as tx:
-            outcome = "ok" if delivered else "failed"
+            # A refused endpoint was never connected to: the trail must not tell the tenant
+            # whether anything listens at an internal address (spec 3b.6).
+            outcome = {"delivered": "ok", "refused": "refused"}.get(delivery, "failed")
             await audit(
                 tx,
                 ctx.rt,

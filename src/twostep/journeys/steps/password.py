@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from twostep.errors import InvalidCredentials, LockedOut, ValidationFailed
 from twostep.journeys.context import StepContext, StepError
@@ -20,12 +20,31 @@ class PasswordStep(Step):
 
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is not None and "pwd" in ctx.state.amr:
-            return Advance()  # started for a signed-in user: who they are is known
+            if not await self._asked_again(ctx):
+                return Advance()  # started for a signed-in user: who they are is known
+            # Their password again (OIDC max_age); submit accepts only this same user's.
+            return Pause(await self.payload(ctx))
         hint = ctx.input.get("login_hint")
         # OIDC's login_hint: the username field comes filled in.
         if isinstance(hint, str) and 0 < len(hint) <= MAX_IDENTIFIER and hint.isprintable():
             return Pause({"login_hint": hint})
         return await super().enter(ctx)
+
+    async def payload(self, ctx: StepContext) -> dict[str, Any]:
+        """A signed-in user asked again sees who is asked, filled in."""
+        user = await ctx.user() if "pwd" in ctx.state.amr else None
+        hint = None if user is None else user.email or user.username
+        return {"login_hint": hint} if hint else {}
+
+    @staticmethod
+    async def _asked_again(ctx: StepContext) -> bool:
+        """A signed-in user must re-authenticate (``vars.reauthenticate_after``: max_age
+        passed) and has no second factor for a later step to ask afresh: the password is all
+        there is."""
+        if ctx.state.vars.get("reauthenticate_after") is None:
+            return False
+        user = (await ctx.scope())["user"]
+        return user is not None and not user["has_totp"]
 
     async def submit(self, ctx: StepContext) -> Outcome:
         assert isinstance(self.settings, PasswordConfig)

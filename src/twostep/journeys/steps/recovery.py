@@ -42,7 +42,13 @@ class RecoveryCodeStep(Step):
             return await self.ask_again(ctx, StepError.of(ValidationFailed(ENTER_RECOVERY_CODE)))
         try:
             await use_recovery_code(
-                ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, code, client_id=ctx.app.client_id
+                ctx.rt,
+                ctx.actor,
+                ctx.env,
+                ctx.state.user_id,
+                code,
+                client_id=ctx.app.client_id,
+                sign_in=True,
             )
         except LockedOut as exc:
             return await self.ask_again(ctx, StepError.of(exc))
@@ -67,8 +73,15 @@ class ShowRecoveryCodesStep(Step):
             return Reject(StepError.of(NotAuthenticated()))
         if ctx.state.recovery_codes is None:
             try:
+                # New codes void the old ones the user kept: a fresh second factor first (3b.2).
+                await ctx.require_fresh_factor()
                 codes = await regenerate(
-                    ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, client_id=ctx.app.client_id
+                    ctx.rt,
+                    ctx.actor,
+                    ctx.env,
+                    ctx.state.user_id,
+                    client_id=ctx.app.client_id,
+                    sign_in=True,
                 )
             except TwostepError as exc:
                 return Reject(StepError.of(exc))

@@ -21,7 +21,8 @@ from twostep.journeys.definition import StepDefinition
 from twostep.journeys.kinds import AuthenticateTotpConfig, RegisterTotpConfig
 from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Reject, Step, evaluate
 from twostep.services import enrollment
-from twostep.services.accounts import find_or_create_user, get_user
+from twostep.services.accounts import sign_up_user
+from twostep.services.factors import sign_in_authenticator
 from twostep.services.verification import verify_code
 
 __all__ = ["AuthenticateTotpStep", "DisableTotpStep", "RegisterTotpStep"]
@@ -48,6 +49,11 @@ class RegisterTotpStep(Step):
     async def enter(self, ctx: StepContext) -> Outcome:
         try:
             user_id = await self._user_id(ctx)
+            current = await sign_in_authenticator(ctx.rt, ctx.env, user_id, ctx.app.client_id)
+            if current is not None and current.application_id != ctx.app.id:
+                # Another application's authenticator protects the account: one added next to
+                # it weakens it (spec 3b.2). Over this application's own, register refuses.
+                await ctx.require_fresh_factor()
             label = None if self.label is None else await self._label(ctx)
             registration = await enrollment.register(
                 ctx.rt, ctx.actor, ctx.env, user_id, client_id=ctx.app.client_id, label=label
@@ -77,7 +83,9 @@ class RegisterTotpStep(Step):
         identifier = await evaluate(ctx, self.identifier)
         if not isinstance(identifier, str) or not identifier.strip():
             raise ValidationFailed(NO_IDENTIFIER)
-        user = await find_or_create_user(ctx.rt, ctx.actor, ctx.env, identifier)
+        # Only a user this journey authenticated may be named; anyone else is a sign-up.
+        proven = ctx.state.user_id if ctx.state.amr else None
+        user = await sign_up_user(ctx.rt, ctx.actor, ctx.env, identifier, proven=proven)
         if ctx.state.user_id not in (None, user.id):
             raise NotAuthenticated()
         ctx.state.user_id = user.id
@@ -93,9 +101,11 @@ class RegisterTotpStep(Step):
                     "detail": translate("en", error.msgid, **error.params),
                 },
             }
-        if self.config.failure_behavior == "branch":
-            return Fail(error)
-        return Reject(error)
+        if self.config.failure_behavior == "abort":
+            return Reject(error)
+        # "branch", or unset: the failure branch when the step has one (the runner ends the
+        # journey with this error when it has none).
+        return Fail(error)
 
 
 class AuthenticateTotpStep(Step):
@@ -116,10 +126,13 @@ class AuthenticateTotpStep(Step):
             return Fail(StepError.of(NotAuthenticated()))
         if ctx.state.registered is None:
             try:
-                view = await get_user(ctx.rt, ctx.env, ctx.state.user_id, ctx.app.client_id)
+                # The authenticator a sign-in asks, whichever application's (spec 3b.1).
+                asked = await sign_in_authenticator(
+                    ctx.rt, ctx.env, ctx.state.user_id, ctx.app.client_id
+                )
             except TwostepError as exc:
                 return Fail(StepError.of(exc))
-            if not view.two_factor.enabled:
+            if asked is None:
                 return Fail(StepError.of(TotpNotEnrolled()))
         return Pause(await self.payload(ctx))
 
@@ -153,7 +166,13 @@ class AuthenticateTotpStep(Step):
                 ctx.state.recovery_codes = ctx.seal(codes)
             else:
                 await verify_code(
-                    ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, code, client_id=ctx.app.client_id
+                    ctx.rt,
+                    ctx.actor,
+                    ctx.env,
+                    ctx.state.user_id,
+                    code,
+                    client_id=ctx.app.client_id,
+                    sign_in=True,
                 )
         except (InvalidCode, CodeReused, LockedOut) as exc:
             return await self.ask_again(ctx, StepError.of(exc))
@@ -164,15 +183,26 @@ class AuthenticateTotpStep(Step):
 
 
 class DisableTotpStep(Step):
-    """Removes the signed-in user's authenticator and recovery codes (spec 3.8)."""
+    """Removes the authenticator the signed-in user's sign-in asks, and its recovery codes,
+    once the journey proved a fresh second factor (spec 3.8, 3b.2)."""
 
     kind: ClassVar[str] = "disable_totp"
 
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is None or not ctx.state.amr:
             return Reject(StepError.of(NotAuthenticated()))
+        try:
+            await ctx.require_fresh_factor()
+        except TwostepError as exc:
+            return Reject(StepError.of(exc))
         with suppress(TotpNotEnrolled):  # already gone: the journey's goal holds
             await enrollment.reset(
-                ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, client_id=ctx.app.client_id
+                ctx.rt,
+                ctx.actor,
+                ctx.env,
+                ctx.state.user_id,
+                client_id=ctx.app.client_id,
+                end_sessions=False,  # the user's own act: the journey issues their session
+                sign_in=True,  # the authenticator the user proved, whichever application's
             )
         return Advance()

@@ -1,17 +1,16 @@
-"""The audit trail and the per-IP failure counters."""
+"""The audit trail."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select
 
 from twostep.storage.db import Tx
-from twostep.storage.tables import audit_events, ip_failures
+from twostep.storage.tables import audit_events
 
-__all__ = ["AuditEvent", "add_ip_failure", "count_ip_failures", "list_events", "record_event"]
+__all__ = ["AuditEvent", "list_events", "record_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,34 +55,3 @@ async def list_events(
         AuditEvent(r.at, r.environment_id, r.actor, r.action, r.user_id, r.outcome, r.ip, r.details)
         for r in await tx.execute(stmt)
     ]
-
-
-def _ip_upsert(dialect: Any) -> Any:
-    stmt = dialect.insert(ip_failures).values(
-        ip=bindparam("ip"), minute=bindparam("minute"), count=1
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=["ip", "minute"], set_={"count": ip_failures.c.count + 1}
-    ).returning(ip_failures.c.count)
-
-
-_IP_UPSERT = {"postgresql": _ip_upsert(postgresql), "sqlite": _ip_upsert(sqlite)}
-_IP_FORGET_OLD = delete(ip_failures).where(
-    ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute < bindparam("minute")
-)
-
-
-async def add_ip_failure(tx: Tx, ip: str, minute: int) -> int:
-    """Count a failure for ``ip`` in this minute; returns the minute's count so far."""
-    params = {"ip": ip, "minute": minute}
-    count = int((await tx.execute(_IP_UPSERT[tx.dialect.name], params)).scalar_one())
-    if count == 1:
-        # First failure of a new minute: forget the old windows of this address.
-        await tx.execute(_IP_FORGET_OLD, params)
-    return count
-
-
-async def count_ip_failures(tx: Tx, ip: str, minute: int) -> int:
-    """The failures counted for ``ip`` in this minute."""
-    stmt = select(ip_failures.c.count).where(ip_failures.c.ip == ip, ip_failures.c.minute == minute)
-    return int((await tx.execute(stmt)).scalar() or 0)

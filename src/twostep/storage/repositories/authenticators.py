@@ -14,16 +14,17 @@ from twostep.storage.tables import (
     applications,
     authenticators,
     environments,
-    ip_failures,
     recovery_codes,
     users,
 )
 
 __all__ = [
+    "ActiveAuthenticator",
     "AuthenticatorRecord",
     "TwoFactorState",
     "VerifyContext",
     "activate",
+    "active_authenticators",
     "claim_step",
     "clear_failures",
     "delete_authenticator",
@@ -62,8 +63,6 @@ class VerifyContext:
     user_status: str
     auth_config: str
     lock_closed: bool
-    # Wrong guesses counted this minute against the caller's address (0 when none given).
-    ip_failures: int
 
 
 def _authenticator(row: Any, prefix: str = "") -> AuthenticatorRecord:
@@ -90,21 +89,43 @@ async def get_authenticator_by_id(tx: Tx, authenticator_id: str) -> Authenticato
     return None if row is None else _authenticator(row)
 
 
-def _verify_context_statement(by_client_id: bool) -> Any:
+def _sign_in_choice(by_client_id: bool) -> Any:
+    """The id of the authenticator a sign-in to the application asks (spec 3b.1): its own
+    active one, else the default application's, else the user's oldest; never a pending one."""
+    candidate = authenticators.alias("candidate")
+    candidate_app = applications.alias("candidate_app")
+    # Ranked by the bound client_id, not by the joined application: SQLite does not resolve
+    # that table from a subquery in the ON clause.
+    own = [(candidate_app.c.client_id == bindparam("client_id"), 0)] if by_client_id else []
+    rank = case(*own, (candidate_app.c.is_default.is_(True), 1), else_=2)
+    return (
+        select(candidate.c.id)
+        .join(candidate_app, candidate_app.c.id == candidate.c.application_id)
+        .where(candidate.c.user_id == users.c.id, candidate.c.status == "active")
+        .order_by(rank, candidate.c.created_at, candidate.c.id)
+        .limit(1)
+        .correlate(users)
+        .scalar_subquery()
+    )
+
+
+def _verify_context_statement(by_client_id: bool, sign_in: bool) -> Any:
     app_match = (
         applications.c.client_id == bindparam("client_id")
         if by_client_id
         else applications.c.is_default.is_(True)
+    )
+    which = (
+        authenticators.c.id == _sign_in_choice(by_client_id)
+        if sign_in
+        else (authenticators.c.user_id == users.c.id)
+        & (authenticators.c.application_id == applications.c.id)
     )
     return (
         select(
             users.c.status.label("user_status"),
             users.c.lock_closed,
             environments.c.auth_config,
-            select(ip_failures.c.count)
-            .where(ip_failures.c.ip == bindparam("ip"), ip_failures.c.minute == bindparam("minute"))
-            .scalar_subquery()
-            .label("ip_failures"),
             *[c.label(f"a_{c.name}") for c in authenticators.c],
         )
         .select_from(users)
@@ -113,17 +134,17 @@ def _verify_context_statement(by_client_id: bool) -> Any:
             applications,
             (applications.c.environment_id == users.c.environment_id) & app_match,
         )
-        .outerjoin(
-            authenticators,
-            (authenticators.c.user_id == users.c.id)
-            & (authenticators.c.application_id == applications.c.id),
-        )
+        .outerjoin(authenticators, which)
         .where(users.c.id == bindparam("user_id"), users.c.environment_id == bindparam("env_id"))
     )
 
 
-# Built once: this is the hot path of every code check.
-_VERIFY_CONTEXT = {False: _verify_context_statement(False), True: _verify_context_statement(True)}
+# Built once: this is the hot path of every code check. Keyed by (by client_id, sign-in rule).
+_VERIFY_CONTEXT = {
+    (by_client_id, sign_in): _verify_context_statement(by_client_id, sign_in)
+    for by_client_id in (False, True)
+    for sign_in in (False, True)
+}
 
 
 async def load_verify_context(
@@ -132,20 +153,19 @@ async def load_verify_context(
     user_id: str,
     client_id: str | None,
     *,
-    ip: str | None = None,
-    minute: int = 0,
+    sign_in: bool = False,
 ) -> VerifyContext | None:
-    """The user's authenticator for the application (default one if None), the environment's
-    config and the address's failures this minute, in one query; None if no such user."""
-    params: dict[str, Any] = {
-        "user_id": user_id,
-        "env_id": environment_id,
-        "ip": ip or "",
-        "minute": minute,
-    }
+    """The user's authenticator for the application (default one if None) and the
+    environment's config, in one query; None if no such user.
+
+    ``sign_in`` picks the authenticator a sign-in to the application asks instead of the
+    application's own (spec 3b.1); without it, a pending one of the application is returned too.
+    """
+    params: dict[str, Any] = {"user_id": user_id, "env_id": environment_id}
     if client_id is not None:
         params["client_id"] = client_id
-    row = (await tx.execute(_VERIFY_CONTEXT[client_id is not None], params)).first()
+    statement = _VERIFY_CONTEXT[(client_id is not None, sign_in)]
+    row = (await tx.execute(statement, params)).first()
     if row is None:
         return None
     mapping = row._mapping
@@ -155,7 +175,6 @@ async def load_verify_context(
         mapping["user_status"],
         mapping["auth_config"],
         bool(mapping["lock_closed"]),
-        int(mapping["ip_failures"] or 0),
     )
 
 
@@ -337,3 +356,41 @@ async def delete_user_authenticators(tx: Tx, user_id: str) -> int:
     """Remove every authenticator of a user (their recovery codes go with them)."""
     stmt = delete(authenticators).where(authenticators.c.user_id == user_id)
     return int((await tx.execute(stmt)).rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAuthenticator:
+    """One of a user's active authenticators, named by its application (no secret)."""
+
+    application_name: str
+    client_id: str
+    activated_at: float | None
+    recovery_codes_left: int
+
+
+async def active_authenticators(tx: Tx, user_id: str) -> list[ActiveAuthenticator]:
+    """The user's active authenticators with their applications, oldest first."""
+    codes_left = (
+        select(func.count())
+        .select_from(recovery_codes)
+        .where(
+            recovery_codes.c.authenticator_id == authenticators.c.id,
+            recovery_codes.c.used_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            applications.c.name,
+            applications.c.client_id,
+            authenticators.c.activated_at,
+            codes_left.label("codes_left"),
+        )
+        .join(applications, applications.c.id == authenticators.c.application_id)
+        .where(authenticators.c.user_id == user_id, authenticators.c.status == "active")
+        .order_by(authenticators.c.created_at, authenticators.c.id)
+    )
+    return [
+        ActiveAuthenticator(row.name, row.client_id, row.activated_at, int(row.codes_left))
+        for row in await tx.execute(stmt)
+    ]

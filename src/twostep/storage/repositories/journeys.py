@@ -17,11 +17,13 @@ __all__ = [
     "StoredJourney",
     "add_version",
     "claim_session",
+    "count_live_sealed_under",
     "delete_expired_sessions",
     "get_session",
     "get_version",
     "insert_session",
     "latest_version",
+    "release_session",
     "store_session",
 ]
 
@@ -173,8 +175,56 @@ async def store_session(
     return (await tx.execute(stmt)).rowcount == 1
 
 
+async def release_session(tx: Tx, session_id: str, *, claimed_seq: int) -> bool:
+    """Give a claim up with the state as it was (its answer failed): the session can be
+    answered again at once, not when the lease runs out; False if the claim was lost."""
+    stmt = (
+        update(journey_sessions)
+        .where(journey_sessions.c.id == session_id, journey_sessions.c.seq == claimed_seq)
+        .values(seq=claimed_seq + 1, busy_until=None)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
 async def delete_expired_sessions(tx: Tx, now: float, *, limit: int = 1000) -> int:
     """Forget sessions that expired (their answers are journey_expired either way)."""
     expired = select(journey_sessions.c.id).where(journey_sessions.c.expires_at <= now).limit(limit)
     stmt = delete(journey_sessions).where(journey_sessions.c.id.in_(expired.scalar_subquery()))
     return int((await tx.execute(stmt)).rowcount)
+
+
+def _sealed_under(value: Any, key_id: str) -> bool:
+    """Whether a piece of journey state holds a sealed value (``{"key_id", "blob"}``, the
+    journeys' ``Sealed``) under ``key_id``, however deep."""
+    if isinstance(value, dict):
+        if set(value) == {"key_id", "blob"} and value["key_id"] == key_id:
+            return True
+        return any(_sealed_under(item, key_id) for item in value.values())
+    if isinstance(value, list):
+        return any(_sealed_under(item, key_id) for item in value)
+    return False
+
+
+async def count_live_sealed_under(tx: Tx, key_id: str, now: float, *, batch: int = 500) -> int:
+    """How many live (active, unexpired) journey sessions hold state sealed under ``key_id``.
+
+    The state is JSON whose layout belongs to the journeys, so it is read and walked here
+    rather than matched as text; live sessions are few (they expire within the journey TTL).
+    """
+    count, after = 0, ""
+    while True:
+        stmt = (
+            select(journey_sessions.c.id, journey_sessions.c.state)
+            .where(
+                journey_sessions.c.status == "active",
+                journey_sessions.c.expires_at > now,
+                journey_sessions.c.id > after,
+            )
+            .order_by(journey_sessions.c.id)
+            .limit(batch)
+        )
+        rows = (await tx.execute(stmt)).all()
+        count += sum(1 for row in rows if _sealed_under(row.state, key_id))
+        if len(rows) < batch:
+            return count
+        after = rows[-1].id

@@ -41,6 +41,7 @@ __all__ = [
     "retire_signing_keys",
     "revoke_family",
     "revoke_token",
+    "revoke_user_families",
     "rotate_refresh_token",
     "signing_keys_sealed_not_under",
 ]
@@ -228,6 +229,26 @@ async def revoke_family(tx: Tx, family: str, *, now: float, reason: str) -> int:
     stmt = (
         update(oauth_tokens)
         .where(oauth_tokens.c.family == family, oauth_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int((await tx.execute(stmt)).rowcount)
+
+
+async def revoke_user_families(tx: Tx, user_id: str, *, now: float, reason: str) -> int:
+    """Revoke every family of a user and every token of them (JWT access tokens through
+    their recorded ``jti``); the number of tokens newly revoked.
+
+    Families first, as in ``revoke_family``: a mint holding a family's lock commits before
+    this goes on, and the token update then sees its tokens.
+    """
+    await tx.execute(
+        update(oauth_families)
+        .where(oauth_families.c.user_id == user_id, oauth_families.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    stmt = (
+        update(oauth_tokens)
+        .where(oauth_tokens.c.user_id == user_id, oauth_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     return int((await tx.execute(stmt)).rowcount)

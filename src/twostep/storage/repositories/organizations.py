@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.errors import Conflict
@@ -13,9 +13,11 @@ from twostep.storage.db import Tx
 from twostep.storage.tables import api_keys, environments, new_id, organizations
 
 __all__ = [
+    "ApiKeyRecord",
     "EnvironmentRecord",
     "OrganizationRecord",
     "Principal",
+    "api_key_exists",
     "find_principal",
     "find_principal_by_key_id",
     "get_environment",
@@ -24,6 +26,10 @@ __all__ = [
     "insert_api_key",
     "insert_environment",
     "insert_organization",
+    "list_api_keys",
+    "note_key_use",
+    "retire_admin_keys",
+    "revoke_api_key",
     "set_auth_config",
 ]
 
@@ -53,6 +59,8 @@ class Principal:
 
     key_id: str
     environment: EnvironmentRecord | None
+    # As read with the key: when its use was last noted (see ``note_key_use``).
+    last_used_at: float | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -156,20 +164,121 @@ async def set_auth_config(tx: Tx, environment_id: str, auth_config: str) -> None
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as its owner sees it listed: never its secret nor its hash."""
+
+    id: str
+    environment_id: str | None
+    name: str
+    prefix: str | None
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+def _api_key(row: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        environment_id=row.environment_id,
+        name=row.label,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
 async def insert_api_key(
-    tx: Tx, *, key_hash: str, environment_id: str | None, label: str, now: float
-) -> str:
-    key_id = new_id()
+    tx: Tx,
+    *,
+    key_hash: str,
+    prefix: str,
+    environment_id: str | None,
+    label: str,
+    now: float,
+) -> ApiKeyRecord:
+    key = ApiKeyRecord(new_id(), environment_id, label, prefix, now, None, None)
     await tx.execute(
         insert(api_keys).values(
-            id=key_id,
+            id=key.id,
             environment_id=environment_id,
             key_hash=key_hash,
+            prefix=prefix,
             label=label,
             created_at=now,
         )
     )
-    return key_id
+    return key
+
+
+async def list_api_keys(tx: Tx, environment_id: str, *, limit: int = 1000) -> list[ApiKeyRecord]:
+    """The environment's keys, revoked ones included, newest first."""
+    stmt = (
+        select(api_keys)
+        .where(api_keys.c.environment_id == environment_id)
+        .order_by(api_keys.c.created_at.desc(), api_keys.c.id)
+        .limit(limit)
+    )
+    return [_api_key(row) for row in (await tx.execute(stmt)).all()]
+
+
+async def revoke_api_key(
+    tx: Tx, environment_id: str, key_id: str, now: float
+) -> ApiKeyRecord | None:
+    """Revoke one of the environment's keys (a revoked one stays as it was); None if the
+    environment has no key with this id."""
+    await tx.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == key_id,
+            api_keys.c.environment_id == environment_id,
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    stmt = select(api_keys).where(
+        api_keys.c.id == key_id, api_keys.c.environment_id == environment_id
+    )
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else _api_key(row)
+
+
+async def note_key_use(tx: Tx, key_id: str, *, now: float, every_s: float) -> None:
+    """Note that a key was used now, unless that was noted less than ``every_s`` ago (in SQL,
+    so nodes noting the same key at once write it once)."""
+    await tx.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == key_id,
+            or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at <= now - every_s),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def retire_admin_keys(
+    tx: Tx, *, labels: tuple[str, ...], keep_hash: str | None, now: float
+) -> int:
+    """Revoke the live server-admin keys with one of these labels, but the one hashed
+    ``keep_hash``; how many were revoked."""
+    stmt = (
+        update(api_keys)
+        .where(
+            api_keys.c.environment_id.is_(None),
+            api_keys.c.label.in_(labels),
+            api_keys.c.revoked_at.is_(None),
+            api_keys.c.key_hash != (keep_hash or ""),
+        )
+        .values(revoked_at=now)
+    )
+    return int((await tx.execute(stmt)).rowcount)
+
+
+async def api_key_exists(tx: Tx, key_hash: str) -> bool:
+    """Whether a key with this hash was ever registered, live or revoked."""
+    stmt = select(api_keys.c.id).where(api_keys.c.key_hash == key_hash)
+    return (await tx.execute(stmt)).first() is not None
 
 
 async def find_principal(tx: Tx, key_hash: str) -> Principal | None:
@@ -185,7 +294,7 @@ async def find_principal_by_key_id(tx: Tx, key_id: str) -> Principal | None:
 async def _live_principal(tx: Tx, which: ColumnElement[bool]) -> Principal | None:
     key = (
         await tx.execute(
-            select(api_keys.c.id, api_keys.c.environment_id).where(
+            select(api_keys.c.id, api_keys.c.environment_id, api_keys.c.last_used_at).where(
                 which, api_keys.c.revoked_at.is_(None)
             )
         )
@@ -193,11 +302,11 @@ async def _live_principal(tx: Tx, which: ColumnElement[bool]) -> Principal | Non
     if key is None:
         return None
     if key.environment_id is None:
-        return Principal(key.id, None)
+        return Principal(key.id, None, key.last_used_at)
     row = (
         await tx.execute(_environment_select().where(environments.c.id == key.environment_id))
     ).first()
-    return None if row is None else Principal(key.id, _environment(row))
+    return None if row is None else Principal(key.id, _environment(row), key.last_used_at)
 
 
 async def count_admin_keys(tx: Tx) -> int:

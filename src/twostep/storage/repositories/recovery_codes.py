@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, insert, select, update
 from twostep.storage.db import Tx
 from twostep.storage.tables import new_id, recovery_codes
 
-__all__ = ["consume_code", "count_unused", "replace_codes"]
+__all__ = ["consume_code", "count_unused", "release_code", "replace_codes"]
 
 
 async def replace_codes(tx: Tx, authenticator_id: str, code_hashes: list[str], now: float) -> None:
@@ -41,6 +41,19 @@ async def consume_code(tx: Tx, authenticator_id: str, code_hash: str, now: float
         .values(used_at=now)
     )
     return (await tx.execute(stmt)).rowcount == 1
+
+
+async def release_code(tx: Tx, authenticator_id: str, code_hash: str) -> None:
+    """Give back a code this transaction spent (a refusal that must still be recorded)."""
+    stmt = (
+        update(recovery_codes)
+        .where(
+            recovery_codes.c.authenticator_id == authenticator_id,
+            recovery_codes.c.code_hash == code_hash,
+        )
+        .values(used_at=None)
+    )
+    await tx.execute(stmt)
 
 
 async def count_unused(tx: Tx, authenticator_id: str) -> int:

@@ -16,6 +16,7 @@ __all__ = [
     "insert_session",
     "revoke_client_sessions",
     "revoke_session",
+    "revoke_user_sessions",
 ]
 
 
@@ -77,6 +78,12 @@ async def revoke_client_sessions(tx: Tx, environment_id: str, client_id: str) ->
     stmt = delete(user_sessions).where(
         user_sessions.c.environment_id == environment_id, user_sessions.c.client_id == client_id
     )
+    return int((await tx.execute(stmt)).rowcount)
+
+
+async def revoke_user_sessions(tx: Tx, user_id: str) -> int:
+    """End every session of a user (when trust in them changes, spec 3b.8)."""
+    stmt = delete(user_sessions).where(user_sessions.c.user_id == user_id)
     return int((await tx.execute(stmt)).rowcount)
 
 

@@ -1,7 +1,7 @@
 """SQLAlchemy Core tables, a module per aggregate, on one metadata."""
 
 from twostep.storage.tables.applications import applications
-from twostep.storage.tables.audit import audit_events, ip_failures
+from twostep.storage.tables.audit import audit_events, ip_failures, password_failures
 from twostep.storage.tables.authenticators import authenticators, recovery_codes
 from twostep.storage.tables.base import metadata, new_id
 from twostep.storage.tables.journeys import journey_definitions, journey_sessions
@@ -25,6 +25,7 @@ __all__ = [
     "oauth_families",
     "oauth_tokens",
     "organizations",
+    "password_failures",
     "recovery_codes",
     "signing_keys",
     "user_sessions",

@@ -46,7 +46,13 @@ api_keys = Table(
         index=True,
     ),
     Column("key_hash", String(64), nullable=False, unique=True),
+    # The key's name, as its owner calls it.
     Column("label", String(100), nullable=False),
+    # The first characters of the key, to recognise it in a list (NULL for keys made before
+    # prefixes were kept): never enough to use it.
+    Column("prefix", String(24), nullable=True),
     Column("created_at", Double, nullable=False),
+    # Noted at most about once a minute per key, not on every request.
+    Column("last_used_at", Double, nullable=True),
     Column("revoked_at", Double, nullable=True),
 )

@@ -11,6 +11,7 @@ from twostep.i18n import negotiate
 from twostep.journeys.runner import Answer, Rejection, StepAnswer, start_journey, submit_answer
 from twostep.services.runtime import Actor
 from twostep.web.api.journeys import JourneyName
+from twostep.web.client_address import end_user_actor
 from twostep.web.deps import ID_PATTERN, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journey runtime"])
@@ -40,7 +41,7 @@ class StepOut(BaseModel):
 
 
 def _actor(request: Request) -> Actor:
-    return Actor("journey", request.client.host if request.client else None)
+    return end_user_actor(request, "journey")
 
 
 def answer_out(answer: Answer, locale: str) -> StepOut:

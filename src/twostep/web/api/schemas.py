@@ -36,7 +36,9 @@ Email = Annotated[
     str,
     StringConstraints(pattern=r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,255}$", max_length=320),
 ]
-Username = Annotated[str, StringConstraints(pattern=r"^[\w.@+-]{1,150}$")]
+# No '@': the password step takes an email or a username, so a username shaped like someone's
+# email would name two accounts (issue 9).
+Username = Annotated[str, StringConstraints(pattern=r"^[\w.+-]{1,150}$")]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,31}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
 

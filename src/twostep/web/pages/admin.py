@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -30,17 +31,23 @@ from twostep.services.accounts import UserView
 from twostep.services.organizations import (
     authenticate,
     get_auth_config,
+    list_api_keys,
     patch_auth_config,
     principal_by_key_id,
+    revoke_api_key,
 )
 from twostep.services.runtime import Actor, Runtime, config_of
 from twostep.storage.repositories.organizations import EnvironmentRecord
-from twostep.web.deps import RuntimeDep, UserIdPath
+from twostep.web.client_address import backend_actor
+from twostep.web.deps import KeyIdPath, RuntimeDep, UserIdPath
 from twostep.web.pages.rendering import page_locale, render, secure_cookies
 
 router = APIRouter(tags=["admin console"], include_in_schema=False)
 
 ADMIN_COOKIE = "twostep_admin"
+# The pre-session cookie the sign-in form's CSRF token is bound to (random, not a secret).
+LOGIN_COOKIE = "twostep_admin_login"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 COOKIE_PATH = "/admin"
 SESSION_TTL_S = 3600
 PER_PAGE = 20
@@ -117,7 +124,7 @@ def _csrf_ok(session: AdminSession, token: str) -> bool:
 
 
 def _actor(request: Request, session: AdminSession) -> Actor:
-    return Actor(f"admin:{session.key_id}", request.client.host if request.client else None)
+    return backend_actor(request, f"admin:{session.key_id}")
 
 
 def _to_sign_in(request: Request) -> Response:
@@ -231,12 +238,47 @@ SIGN_IN_NOTICES = {
 }
 
 
+def _login_nonce(request: Request) -> str | None:
+    """The pre-session nonce of this browser, if it has a well-formed one."""
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    return nonce if nonce is not None and _NONCE.fullmatch(nonce) else None
+
+
+def _login_csrf(rt: Runtime, nonce: str) -> str:
+    """The sign-in form's CSRF token: bound to the browser's pre-session cookie, so a form
+    posted from another site (login CSRF) or with another browser's token is refused."""
+    return _sign(rt, f"admin-login:{nonce}")
+
+
 def _sign_in_form(
-    request: Request, *, status: int = 200, error: str | None = None, notice: str | None = None
+    request: Request,
+    rt: Runtime,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
 ) -> Response:
-    response = _page(request, "sign_in.html", None, status=status, error=error, notice=notice)
+    nonce = _login_nonce(request) or secrets.token_urlsafe(24)
+    response = _page(
+        request,
+        "sign_in.html",
+        None,
+        status=status,
+        error=error,
+        notice=notice,
+        login_csrf=_login_csrf(rt, nonce),
+    )
     if ADMIN_COOKIE in request.cookies:
         response.delete_cookie(ADMIN_COOKIE, path=COOKIE_PATH)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=SESSION_TTL_S,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(rt),
+    )
     return response
 
 
@@ -250,7 +292,7 @@ async def sign_in_page(
     if await _admin(request, rt) is not None:
         return RedirectResponse("/admin/users", status_code=303)
     notice = SIGN_IN_NOTICES.get(session or "")
-    return _sign_in_form(request, notice=_t(request, notice) if notice else None)
+    return _sign_in_form(request, rt, notice=_t(request, notice) if notice else None)
 
 
 @router.post("/admin/login")
@@ -258,14 +300,30 @@ async def sign_in(
     request: Request,
     rt: RuntimeDep,
     api_key: Annotated[str, Form(max_length=512)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
+    nonce = _login_nonce(request)
+    if nonce is None or not hmac.compare_digest(csrf.encode(), _login_csrf(rt, nonce).encode()):
+        return _sign_in_form(
+            request,
+            rt,
+            status=403,
+            error=_t(
+                request,
+                "This sign-in form has expired or did not come from this console. "
+                "Reload the page and try again.",
+            ),
+        )
     try:
         principal = await authenticate(rt, request.app.state.principal_cache, api_key.strip())
     except Unauthorized:
-        return _sign_in_form(request, status=401, error=_t(request, "This API key is not valid."))
+        return _sign_in_form(
+            request, rt, status=401, error=_t(request, "This API key is not valid.")
+        )
     if principal.environment is None:
         return _sign_in_form(
             request,
+            rt,
             status=403,
             error=_t(
                 request,
@@ -405,6 +463,76 @@ async def reset_two_factor(
     return RedirectResponse(f"{back}?done=reset", status_code=303)
 
 
+# -- API keys ----------------------------------------------------------------------------------
+
+KEY_NOTICES = {"revoked": "The API key was revoked: it no longer works."}
+
+
+@router.get("/admin/api-keys")
+async def api_keys_page(
+    request: Request,
+    rt: RuntimeDep,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """The environment's API keys (never their secrets), each live one with a revoke button."""
+    session = await _admin(request, rt)
+    if session is None:
+        return _to_sign_in(request)
+    keys = await list_api_keys(rt, session.env)
+    notice = KEY_NOTICES.get(done or "")
+    return _page(
+        request,
+        "api_keys.html",
+        session,
+        section="api_keys",
+        keys=[
+            {
+                "id": key.id,
+                "name": key.name,
+                "prefix": key.prefix or "",
+                "created_at": _iso_time(key.created_at),
+                "last_used_at": _iso_time(key.last_used_at),
+                "revoked_at": _iso_time(key.revoked_at),
+                "current": key.id == session.key_id,
+            }
+            for key in keys
+        ],
+        notice=_t(request, notice) if notice else None,
+    )
+
+
+@router.post("/admin/api-keys/{key_id}/revoke")
+async def revoke_key(
+    request: Request,
+    rt: RuntimeDep,
+    key_id: KeyIdPath,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Revoke one of the environment's keys; revoking the session's own key signs it out."""
+    session = await _posting(request, rt, csrf, "/admin/api-keys")
+    if not isinstance(session, AdminSession):
+        return session
+    try:
+        await revoke_api_key(
+            rt,
+            _actor(request, session),
+            session.env,
+            key_id,
+            cache=request.app.state.principal_cache,
+        )
+    except NotFound:
+        return _message(
+            request,
+            session,
+            _t(request, "Not found"),
+            _t(request, "Unknown API key."),
+            status=404,
+            link="/admin/api-keys",
+            link_text=_t(request, "API keys"),
+        )
+    return RedirectResponse("/admin/api-keys?done=revoked", status_code=303)
+
+
 # -- auth config -------------------------------------------------------------------------------
 
 CHECKBOXES = ("totp.active", "totp.confirm_enrollment", "totp.enforce", "lock.enabled")
@@ -442,6 +570,13 @@ VALUE_ERRORS = {
         "Header values must be printable ASCII of at most 1024 characters."
     ),
     "this header is set by the server": "This header is set by the server.",
+    # twostep.services.outbound's, for the webhook endpoint (spec 3b.6).
+    "must be an https URL (http only for networks the server allows)": (
+        "Must be an https URL (http only for networks the server allows)."
+    ),
+    "must not reach a loopback, private or otherwise internal address": (
+        "Must not reach a loopback, private or otherwise internal address."
+    ),
     "header names must be unique, ignoring case": UNIQUE_HEADERS,
 }
 INVALID_VALUE = "This value is not valid."

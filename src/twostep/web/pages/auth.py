@@ -40,11 +40,14 @@ from twostep.otp import parse_key_uri
 from twostep.services import locks
 from twostep.services.accounts import get_user
 from twostep.services.authentication import end_session, read_session, session_csrf
+from twostep.services.factors import list_authenticators
 from twostep.services.organizations import environment_by_id, public_environment
 from twostep.services.qr import qr_svg
+from twostep.services.reauth import factor_is_fresh, require_fresh_factor
 from twostep.services.runtime import Actor, Runtime, config_of, totp_enabled
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.sessions import UserSession
+from twostep.web.client_address import end_user_actor
 from twostep.web.deps import RuntimeDep
 from twostep.web.pages.rendering import page_locale, render, secure_cookies
 
@@ -60,8 +63,7 @@ EnvQuery = Annotated[str, Query(pattern="^(sandbox|production)$")]
 
 
 def _actor(request: Request, session: UserSession | None = None) -> Actor:
-    ip = request.client.host if request.client else None
-    return Actor(f"user:{session.user_id}" if session else "journey", ip)
+    return end_user_actor(request, f"user:{session.user_id}" if session else "journey")
 
 
 def _set_cookie(response: Response, rt: Runtime, name: str, value: str, max_age: int) -> None:
@@ -379,27 +381,68 @@ async def two_factor_page(
     if session is None:
         return _to_login(request)
     env = await environment_by_id(rt, session.environment_id)
+    locale = page_locale(request)
+    return await _settings_page(
+        request,
+        rt,
+        session,
+        env,
+        notice=translate(locale, DONE_NOTICES[done]) if done in DONE_NOTICES else None,
+        error=translate(locale, LOCK_ERRORS[error]) if error in LOCK_ERRORS else None,
+    )
+
+
+def _when(timestamp: float | None) -> str:
+    return to_datetime(timestamp).strftime("%Y-%m-%d %H:%M UTC") if timestamp else ""
+
+
+async def _settings_page(
+    request: Request,
+    rt: Runtime,
+    session: UserSession,
+    env: EnvironmentRecord,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The settings page: the account-wide two-factor state, the user's authenticators by
+    application (spec 3b.1), and the lock, whose form asks a code when the factor is stale."""
     try:
         view = await get_user(rt, env, session.user_id, session.client_id)
+        listed = await list_authenticators(rt, env, session.user_id)
     except NotFound:
         return _to_login(request, env)
     config = config_of(env.auth_config)
-    locale = page_locale(request)
+    active = totp_enabled(rt.settings, config)
     user = view.user
-    enrolled = view.two_factor.enrolled_at
+    authenticators = [
+        {
+            "application": a.application_name,
+            "client_id": a.client_id,
+            "enrolled_at": _when(a.activated_at),
+            "recovery_codes_left": a.recovery_codes_left,
+        }
+        for a in listed
+    ]
     return render(
         request,
         "two_factor.html",
         env=env,
+        status=status,
         name=user.email or user.username or user.phone or user.id,
-        two_factor=view.two_factor,
-        enrolled_at=to_datetime(enrolled).strftime("%Y-%m-%d %H:%M UTC") if enrolled else "",
-        totp_active=totp_enabled(rt.settings, config),
+        enabled=bool(authenticators),
+        authenticators=authenticators,
+        totp_active=active,
         lock_enabled=config.lock.enabled,
         lock={"paired": user.lock_paired_at is not None, "closed": user.lock_closed},
+        # Pairing, opening or unpairing weakens the second factor: a stale one asks a code.
+        ask_code=bool(authenticators)
+        and active
+        and not factor_is_fresh(rt, session.amr, session.auth_time),
         csrf=session_csrf(rt, session),
-        notice=translate(locale, DONE_NOTICES[done]) if done in DONE_NOTICES else None,
-        error=translate(locale, LOCK_ERRORS[error]) if error in LOCK_ERRORS else None,
+        notice=notice,
+        error=error,
     )
 
 
@@ -435,8 +478,10 @@ async def lock_action(
     rt: RuntimeDep,
     csrf: Annotated[str, Form(max_length=128)],
     action: Annotated[str, Form(pattern="^(pair|open|close|unpair)$")],
+    code: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
-    """Pair, open, close or unpair the user's lock (spec 3.13)."""
+    """Pair, open, close or unpair the user's lock (spec 3.13); all but closing weaken the
+    second factor, so they need a fresh one or a code in the same form (spec 3b.2)."""
     session = await _signed_in(request, rt)
     if session is None:
         return _to_login(request)
@@ -444,6 +489,21 @@ async def lock_action(
     if not hmac.compare_digest(csrf, session_csrf(rt, session)):
         return _forged(request, env)
     actor = _actor(request, session)
+    if action != "close":
+        try:
+            await require_fresh_factor(
+                rt,
+                actor,
+                env,
+                session.user_id,
+                client_id=session.client_id,
+                amr=session.amr,
+                auth_time=session.auth_time,
+                code=code,
+            )
+        except TwostepError as exc:
+            text = translate(page_locale(request), exc.msgid, **exc.params)
+            return await _settings_page(request, rt, session, env, error=text, status=exc.status)
     try:
         if action == "pair":
             await locks.pair_lock(rt, actor, env, session.user_id)
