@@ -58,6 +58,7 @@ def running_server(
     database_url: str | None = None,
     *,
     env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("serve",),
     **extra: str,
 ) -> Iterator[Server]:
     """``twostep serve`` as a user runs it; stopped (and its logs kept) when the block ends."""
@@ -68,7 +69,7 @@ def running_server(
     log_path = data_dir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(TWOSTEP), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [str(TWOSTEP), *command], env=env, stdout=log, stderr=subprocess.STDOUT
         )
     server = Server(
         f"http://127.0.0.1:{port}", env["TWOSTEP_ADMIN_API_KEY"], data_dir, log_path, env, process

@@ -5,14 +5,28 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from tests.e2e.test_readme import readme_block
 from twostep import errors
-from twostep.i18n import LOCALES, MAX_OVERRIDE_FILE_BYTES, load_overrides, translate
+from twostep.i18n import (
+    LOCALES,
+    MAX_OVERRIDE_FILE_BYTES,
+    Texts,
+    current_texts,
+    load_overrides,
+    translate,
+)
+from twostep.web.runtime_state import RuntimeTexts
 from twostep.web.texts import ALIASES
 
 INVALID = errors.InvalidCode.default_msgid
@@ -21,17 +35,8 @@ LOCKED_OUT = errors.LockedOut.default_msgid
 RECOVERY_INVALID = errors.RecoveryCodeInvalid.default_msgid
 
 
-@pytest.fixture(autouse=True)
-def no_overrides_after() -> Iterator[None]:
-    """Overrides are process state: every test leaves the catalogue alone, as it found it."""
-    load_overrides(None, {})
-    yield
-    load_overrides(None, {})
-
-
 def catalogue(locale: str, msgid: str, **params: object) -> str:
     """The text without overrides."""
-    load_overrides(None, {})
     return translate(locale, msgid, **params)
 
 
@@ -55,12 +60,12 @@ def write_json(directory: Path, name: str, document: object) -> Path:
 def test_flat_json_keys_override_one_locale(tmp_path: Path) -> None:
     french = catalogue("fr", INVALID)
     write_json(tmp_path, "es.json", {"totp.invalidcode": "Ese código no sirve."})
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", INVALID) == "Ese código no sirve."
-    assert translate("fr", INVALID) == french
-    assert translate("en", INVALID) == INVALID
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", INVALID) == "Ese código no sirve."
+    assert texts.translate("fr", INVALID) == french
+    assert texts.translate("en", INVALID) == INVALID
     # Other texts of the same locale keep the catalogue's translation.
-    assert translate("es", DISABLED) == catalogue("es", DISABLED)
+    assert texts.translate("es", DISABLED) == catalogue("es", DISABLED)
 
 
 def test_nested_json_is_flattened_with_dots(tmp_path: Path) -> None:
@@ -69,9 +74,9 @@ def test_nested_json_is_flattened_with_dots(tmp_path: Path) -> None:
         "fr.json",
         {"totp": {"invalidcode": "Code refusé.", "operationdisabled": "2FA coupée."}},
     )
-    load_overrides(tmp_path, ALIASES)
-    assert translate("fr", INVALID) == "Code refusé."
-    assert translate("fr", DISABLED) == "2FA coupée."
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("fr", INVALID) == "Code refusé."
+    assert texts.translate("fr", DISABLED) == "2FA coupée."
 
 
 def test_xml_dictionary_of_mib_lockserver_shape(tmp_path: Path) -> None:
@@ -90,21 +95,21 @@ def test_xml_dictionary_of_mib_lockserver_shape(tmp_path: Path) -> None:
 </translations>
 """,
     )
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", INVALID) == "El código no vale."
-    assert translate("es", DISABLED) == "El doble factor está apagado & punto."
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", INVALID) == "El código no vale."
+    assert texts.translate("es", DISABLED) == "El doble factor está apagado & punto."
 
 
 def test_a_key_may_be_the_msgid_itself(tmp_path: Path) -> None:
     write_json(tmp_path, "fr.json", {RECOVERY_INVALID: "Code de secours refusé."})
-    load_overrides(tmp_path, ALIASES)
-    assert translate("fr", RECOVERY_INVALID) == "Code de secours refusé."
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("fr", RECOVERY_INVALID) == "Code de secours refusé."
 
 
 def test_a_msgid_of_the_catalogue_without_an_alias_can_be_overridden(tmp_path: Path) -> None:
     write_json(tmp_path, "es.json", {"Something went wrong on our side.": "Fallo nuestro."})
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", "Something went wrong on our side.") == "Fallo nuestro."
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", "Something went wrong on our side.") == "Fallo nuestro."
 
 
 def test_errors_aliases_and_the_callers_own_aliases(tmp_path: Path) -> None:
@@ -113,9 +118,9 @@ def test_errors_aliases_and_the_callers_own_aliases(tmp_path: Path) -> None:
         "es.json",
         {"errors": {"invalid_code": "Mal código."}, "totp.tooltip.code": "Seis cifras."},
     )
-    load_overrides(tmp_path, {**ALIASES, "totp.tooltip.code": "Enter the six digits."})
-    assert translate("es", INVALID) == "Mal código."
-    assert translate("es", "Enter the six digits.") == "Seis cifras."
+    texts = load_overrides(tmp_path, {**ALIASES, "totp.tooltip.code": "Enter the six digits."})
+    assert texts.translate("es", INVALID) == "Mal código."
+    assert texts.translate("es", "Enter the six digits.") == "Seis cifras."
 
 
 def test_placeholders_are_kept_and_may_be_dropped(tmp_path: Path) -> None:
@@ -125,22 +130,22 @@ def test_placeholders_are_kept_and_may_be_dropped(tmp_path: Path) -> None:
         "fr.xml",
         "<translations><totp><lockedout>Patientez un peu.</lockedout></totp></translations>",
     )
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", LOCKED_OUT, seconds=42) == "Espere 42 s, por favor."
-    assert translate("fr", LOCKED_OUT, seconds=42) == "Patientez un peu."
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", LOCKED_OUT, seconds=42) == "Espere 42 s, por favor."
+    assert texts.translate("fr", LOCKED_OUT, seconds=42) == "Patientez un peu."
 
 
 def test_literal_braces_are_written_doubled(tmp_path: Path) -> None:
     write_json(tmp_path, "es.json", {"totp.lockedout": "Espere {seconds} s {{máx}}."})
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", LOCKED_OUT, seconds=5) == "Espere 5 s {máx}."
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", LOCKED_OUT, seconds=5) == "Espere 5 s {máx}."
 
 
 def test_english_can_be_overridden_too(tmp_path: Path) -> None:
     write_json(tmp_path, "en.json", {"totp": {"operationdisabled": "2FA is off for now."}})
-    load_overrides(tmp_path, ALIASES)
-    assert translate("en", DISABLED) == "2FA is off for now."
-    assert translate("es", DISABLED) == catalogue("es", DISABLED)
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("en", DISABLED) == "2FA is off for now."
+    assert texts.translate("es", DISABLED) == catalogue("es", DISABLED)
 
 
 def test_json_and_xml_of_one_locale_add_up(tmp_path: Path) -> None:
@@ -150,9 +155,9 @@ def test_json_and_xml_of_one_locale_add_up(tmp_path: Path) -> None:
         "es.xml",
         "<translations><totp><codereused>Dos.</codereused></totp></translations>",
     )
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", INVALID) == "Uno."
-    assert translate("es", errors.CodeReused.default_msgid) == "Dos."
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", INVALID) == "Uno."
+    assert texts.translate("es", errors.CodeReused.default_msgid) == "Dos."
 
 
 def test_clearing_and_reloading_replace_every_override(tmp_path: Path) -> None:
@@ -160,29 +165,43 @@ def test_clearing_and_reloading_replace_every_override(tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     write_json(first, "es.json", {"totp.invalidcode": "Uno."})
     write_json(second, "es.json", {"totp.operationdisabled": "Dos."})
-    load_overrides(first, ALIASES)
-    assert translate("es", INVALID) == "Uno."
-    load_overrides(second, ALIASES)
-    assert translate("es", INVALID) == spanish
-    assert translate("es", DISABLED) == "Dos."
-    load_overrides(None, ALIASES)
-    assert translate("es", DISABLED) == catalogue("es", DISABLED)
+    texts = load_overrides(first, ALIASES)
+    assert texts.translate("es", INVALID) == "Uno."
+    texts = load_overrides(second, ALIASES)
+    assert texts.translate("es", INVALID) == spanish
+    assert texts.translate("es", DISABLED) == "Dos."
+    texts = load_overrides(None, ALIASES)
+    assert texts.translate("es", DISABLED) == catalogue("es", DISABLED)
 
 
 def test_an_empty_directory_overrides_nothing(tmp_path: Path) -> None:
     write(tmp_path, "README.txt", "notes of the operator")
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", INVALID) == catalogue("es", INVALID)
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", INVALID) == catalogue("es", INVALID)
 
 
 def test_a_refused_directory_leaves_the_overrides_in_force(tmp_path: Path) -> None:
     good, bad = tmp_path / "good", tmp_path / "bad"
     write_json(good, "es.json", {"totp.invalidcode": "Uno."})
     write_json(bad, "es.json", {"totp.invalidcode": "Dos.", "totp.nope": "x"})
-    load_overrides(good, ALIASES)
+    texts = load_overrides(good, ALIASES)
     with pytest.raises(ValueError, match=r"totp\.nope"):
         load_overrides(bad, ALIASES)
-    assert translate("es", INVALID) == "Uno."
+    assert texts.translate("es", INVALID) == "Uno."
+
+
+def test_translate_speaks_with_the_current_texts_only_inside_the_block(tmp_path: Path) -> None:
+    spanish = catalogue("es", INVALID)
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_json(first, "es.json", {"totp.invalidcode": "Uno."})
+    write_json(second, "es.json", {"totp.invalidcode": "Dos."})
+    one, two = load_overrides(first, ALIASES), load_overrides(second, ALIASES)
+    with current_texts(one):
+        assert translate("es", INVALID) == "Uno."
+        with current_texts(two):
+            assert translate("es", INVALID) == "Dos."
+        assert translate("es", INVALID) == "Uno."
+    assert translate("es", INVALID) == spanish
 
 
 def test_every_error_has_both_aliases() -> None:
@@ -199,11 +218,11 @@ def test_every_error_has_both_aliases() -> None:
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_the_readme_examples_load(tmp_path: Path, fmt: str) -> None:
     write(tmp_path, f"es.{fmt}", readme_block(f"translations-{fmt}", fmt))
-    load_overrides(tmp_path, ALIASES)
-    assert translate("es", INVALID) == "Ese código no sirve."
-    assert translate("es", LOCKED_OUT, seconds=9) == "Demasiados intentos: espere 9 segundos."
-    assert translate("es", RECOVERY_INVALID) == "Código de recuperación no válido."
-    assert translate("fr", INVALID) == catalogue("fr", INVALID)
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("es", INVALID) == "Ese código no sirve."
+    assert texts.translate("es", LOCKED_OUT, seconds=9) == "Demasiados intentos: espere 9 segundos."
+    assert texts.translate("es", RECOVERY_INVALID) == "Código de recuperación no válido."
+    assert texts.translate("fr", INVALID) == catalogue("fr", INVALID)
 
 
 # -- what is refused, with the file and the key named --------------------------------------
@@ -348,8 +367,8 @@ def test_a_file_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
         load_overrides(tmp_path, ALIASES)
     # One MiB exactly is fine.
     path.write_text(body + " " * (MAX_OVERRIDE_FILE_BYTES - len(body)))
-    load_overrides(tmp_path, ALIASES)
-    assert translate("fr", INVALID) == "x"
+    texts = load_overrides(tmp_path, ALIASES)
+    assert texts.translate("fr", INVALID) == "x"
 
 
 def test_a_missing_directory_is_refused(tmp_path: Path) -> None:
@@ -373,3 +392,24 @@ def test_json_and_xml_may_not_disagree(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape(f"{xml}: key 'totp.invalidcode'")) as refused:
         load_overrides(tmp_path, ALIASES)
     assert str(tmp_path / "es.json") in str(refused.value)
+
+
+async def test_two_apps_in_one_process_speak_each_with_its_own_texts(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_json(first, "es.json", {"totp.invalidcode": "Uno."})
+    write_json(second, "es.json", {"totp.invalidcode": "Dos."})
+
+    async def detail(_: Request) -> PlainTextResponse:
+        return PlainTextResponse(translate("es", INVALID))
+
+    def app_with(texts: Texts) -> Starlette:
+        app = Starlette(routes=[Route("/", detail)], middleware=[Middleware(RuntimeTexts)])
+        app.state.runtime = SimpleNamespace(texts=texts)
+        return app
+
+    one = app_with(load_overrides(first, ALIASES))
+    two = app_with(load_overrides(second, ALIASES))
+    for app, expected in ((one, "Uno."), (two, "Dos."), (one, "Uno.")):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+            assert (await c.get("/")).text == expected
+    assert translate("es", INVALID) == catalogue("es", INVALID)

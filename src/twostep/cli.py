@@ -6,20 +6,52 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from twostep.cli_admin import (
+    audit_app,
+    backup,
+    org_list,
+    user_find,
+    user_list,
+    user_reset_2fa,
+)
+from twostep.cli_totp import totp_app
 from twostep.otp import code_at, parse_key_uri
-from twostep.settings import Settings
+from twostep.settings import CONFIG_ENV, Settings
 
 if TYPE_CHECKING:
+    from twostep.errors import ValidationFailed
     from twostep.services.runtime import Runtime
 
 # The server's modules are imported inside the commands that need them, so that
 # `twostep code` (an authenticator for scripts) starts in a fraction of a second.
 
-__all__ = ["app", "main"]
+__all__ = [
+    "EnvOption",
+    "apikey_app",
+    "apikey_create",
+    "apikey_list",
+    "apikey_revoke",
+    "app",
+    "code",
+    "demo",
+    "keys_app",
+    "keys_init",
+    "keys_rotate",
+    "keys_rotate_signing",
+    "main",
+    "migrate",
+    "org_app",
+    "org_create",
+    "print_settings_reference",
+    "serve",
+    "user_app",
+    "user_create",
+]
 
 app = typer.Typer(
     help="Twostep: a self-hosted TOTP authentication server.",
@@ -36,6 +68,39 @@ app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(keys_app, name="keys")
+app.add_typer(totp_app, name="totp")
+app.add_typer(audit_app, name="audit")
+# The admin tasks of `cli_admin`, each the twin of a management API route.
+org_app.command("list")(org_list)
+user_app.command("list")(user_list)
+user_app.command("find")(user_find)
+user_app.command("reset-2fa")(user_reset_2fa)
+app.command("backup")(backup)
+
+# Commands that read no settings, so a broken configuration does not stop them.
+_NO_SETTINGS = {"code", "settings-reference"}
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar=CONFIG_ENV, help="a TOML settings file"),
+    ] = None,
+) -> None:
+    """Twostep: a self-hosted TOTP authentication server."""
+    if config is not None:
+        # Through the environment, so that every server worker process reads the same file.
+        os.environ[CONFIG_ENV] = str(config.resolve())
+    if ctx.invoked_subcommand in _NO_SETTINGS:
+        return
+    try:
+        Settings()
+    except ValueError as exc:  # pydantic's ValidationError is one too
+        typer.echo(f"configuration: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
 
 T = TypeVar("T")
 EnvOption = Annotated[str, typer.Option("--env", help="sandbox or production")]
@@ -84,16 +149,20 @@ def _announce_admin_key(settings: Settings) -> None:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(
-        "twostep.web.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=settings.access_log,
-        log_level="warning",
-        proxy_headers=False,
-    )
+    from twostep.services.metrics import multiprocess_dir
+
+    # Several workers share their metrics through files in a fresh directory (see there).
+    with multiprocess_dir(settings.workers):
+        uvicorn.run(
+            "twostep.web.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=settings.access_log,
+            log_level="warning",
+            proxy_headers=False,
+        )
 
 
 @app.command()
@@ -107,7 +176,7 @@ def migrate() -> None:
 def serve(
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
 ) -> None:
-    """Serve the HTTP API (settings from TWOSTEP_* variables)."""
+    """Serve the HTTP API (settings: TWOSTEP_* variables, secrets directory, --config file)."""
     settings = Settings()
     if migrate_first:
         _migrate(settings)
@@ -164,19 +233,9 @@ def org_create(
     email_domain: Annotated[list[str] | None, typer.Option()] = None,
 ) -> None:
     """Create an organization and print its two API keys (shown once)."""
-    from pydantic import ValidationError
-
+    from twostep.errors import ValidationFailed
     from twostep.services.organizations import create_organization
     from twostep.services.runtime import Actor
-    from twostep.web.api.schemas import OrganizationCreate
-
-    try:  # the same rules as POST /api/v1/organizations
-        OrganizationCreate.model_validate(
-            {"name": name, "domain": domain, "email_domains": email_domain or []}
-        )
-    except ValidationError as exc:
-        typer.echo(f"not a valid organization: {exc.errors()[0]['msg']}", err=True)
-        raise typer.Exit(2) from exc
 
     async def work(rt: Runtime) -> dict[str, str]:
         created = await create_organization(
@@ -184,7 +243,12 @@ def org_create(
         )
         return created.api_keys
 
-    for env, key in _with_runtime(work).items():
+    try:  # the service checks the same identifier rules as POST /api/v1/organizations
+        keys = _with_runtime(work)
+    except ValidationFailed as exc:
+        typer.echo(f"not a valid organization: {_field_errors(exc)}", err=True)
+        raise typer.Exit(2) from exc
+    for env, key in keys.items():
         typer.echo(f"{env}: {key}")
 
 
@@ -216,9 +280,14 @@ def user_create(
     try:
         typer.echo(_with_runtime(work))
     except ValidationFailed as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors)
-        typer.echo(f"not a valid user: {fields or exc.msgid}", err=True)
+        typer.echo(f"not a valid user: {_field_errors(exc)}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _field_errors(exc: ValidationFailed) -> str:
+    """A refusal's field errors on one line, ``loc: msg; ...`` (its message when it has none)."""
+    fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors)
+    return fields or exc.msgid
 
 
 @apikey_app.command("create")
@@ -291,6 +360,25 @@ def apikey_revoke(
     typer.echo(f"revoked {key_id}")
 
 
+@keys_app.command("init")
+def keys_init(
+    path: Annotated[
+        Path | None, typer.Argument(help="the file to create; standard output without")
+    ] = None,
+) -> None:
+    """Create a secrets file (encryption keys, recovery-code pepper) for nodes to share."""
+    from twostep.crypto import Keyring
+
+    if path is None:
+        typer.echo(Keyring.generate().to_json())
+        return
+    if path.exists():
+        typer.echo(f"{path} exists: refusing to replace the keys that open its secrets", err=True)
+        raise typer.Exit(1)
+    Keyring.load_or_create(path)
+    typer.echo(f"created {path} (mode 0600)")
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     retire: Annotated[
@@ -340,6 +428,14 @@ def code(
         typer.echo(f"not a TOTP key URI: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(code_at(key.secret, key.params, time.time() if at is None else at))
+
+
+@app.command("settings-reference")
+def print_settings_reference() -> None:
+    """Print the configuration reference (docs/configuration.md), generated from the settings."""
+    from twostep.settings_reference import reference
+
+    typer.echo(reference(), nl=False)
 
 
 def main() -> None:

@@ -24,12 +24,14 @@ import httpx
 
 __all__ = [
     "Answer",
+    "JSONObject",
     "JourneyClient",
     "JourneyError",
     "ProblemError",
     "Rejection",
     "Step",
     "Success",
+    "parse_answer",
 ]
 
 JSONObject: TypeAlias = dict[str, Any]

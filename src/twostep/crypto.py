@@ -25,13 +25,19 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
+    "KEY_BYTES",
+    "NONCE_BYTES",
+    "PEPPER_BYTES",
+    "TAG_BYTES",
     "Keyring",
     "SecretBox",
     "SecretBoxError",
     "api_key_prefix",
     "hash_api_key",
     "hash_recovery_code",
+    "keyed_digest",
     "new_api_key",
+    "same_token",
     "webhook_signing_key",
 ]
 
@@ -291,11 +297,27 @@ def hash_recovery_code(pepper: bytes, canonical_code: str) -> str:
     return hmac.new(pepper, canonical_code.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def keyed_digest(key: bytes, purpose: str, *parts: str) -> str:
+    """HMAC-SHA256 hex of ``purpose:part:part...`` under ``key`` (the server pepper).
+
+    The one way a token is derived instead of stored (CSRF tokens, the admin console's
+    cookie, webhook keys, counter subjects): ``purpose`` keeps one use's tokens from passing
+    for another's. The message is the text these tokens were always signed over, so tokens
+    issued before this helper existed still verify.
+    """
+    message = ":".join((purpose, *parts))
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def same_token(given: str, expected: str) -> bool:
+    """Whether a presented token is the expected one, in constant time (any text is safe)."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
 def webhook_signing_key(keyring: Keyring, environment_id: str) -> str:
     """The key an environment's webhook bodies are signed with (spec 3.11), as 64 hex digits.
 
     Derived from the server pepper and the environment id, never stored: every node of a
     cluster computes the same key, and each environment has its own.
     """
-    label = b"webhook-signing-key:" + environment_id.encode("utf-8")
-    return hmac.new(keyring.pepper, label, hashlib.sha256).hexdigest()
+    return keyed_digest(keyring.pepper, "webhook-signing-key", environment_id)

@@ -29,6 +29,7 @@ TwostepError
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
@@ -81,8 +82,22 @@ class TwostepError(Exception):
 
 
 class ValidationFailed(TwostepError):
+    """``errors`` are ``{loc, msg, type}`` entries; ``rules`` maps an entry's ``loc`` (a tuple)
+    to the stable code of the rule its value broke, for whoever shows its own text for it (the
+    admin console). Clients read ``errors`` only."""
+
     code, status, title = "validation_error", 422, "Validation error"
     default_msgid = "The request is not valid."
+
+    def __init__(
+        self,
+        msgid: str | None = None,
+        *,
+        rules: Mapping[tuple[str | int, ...], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(msgid, **kwargs)
+        self.rules: dict[tuple[str | int, ...], str] = dict(rules or {})
 
 
 class Unauthorized(TwostepError):

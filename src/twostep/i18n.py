@@ -9,6 +9,10 @@ An override directory holds ``<locale>.json`` and/or ``<locale>.xml`` for the lo
 the invalid-code error) or a msgid itself. Anything doubtful in a file refuses the whole load
 with a ``ValueError`` naming the file and the key: a server should not start while silently
 ignoring what its operator wrote.
+
+The overrides read are a ``Texts`` value owned by the server's ``Runtime``, not process state:
+the web edge makes a request's ``Texts`` current (``current_texts``) and ``translate`` reads
+them, so two servers in one process never see each other's overrides.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import re
 import string
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -31,6 +38,9 @@ __all__ = [
     "DEFAULT_LOCALE",
     "LOCALES",
     "MAX_OVERRIDE_FILE_BYTES",
+    "NO_OVERRIDES",
+    "Texts",
+    "current_texts",
     "load_overrides",
     "negotiate",
     "translate",
@@ -43,8 +53,33 @@ _MAX_DEPTH = 16
 _OVERRIDE_SUFFIXES = (".json", ".xml")
 _XML_DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
-# locale -> msgid -> the operator's text; replaced whole by load_overrides, never mutated.
-_overrides: Mapping[str, Mapping[str, str]] = MappingProxyType({})
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """The operator's overrides of one server: locale -> msgid -> text, never mutated."""
+
+    overrides: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def translate(self, locale: str, msgid: str, **params: Any) -> str:
+        """``msgid`` in ``locale``: the operator's override, else the catalogue's translation,
+        else the msgid itself (English); with ``{name}`` placeholders filled."""
+        text = self.overrides.get(locale, {}).get(msgid)
+        if text is None:
+            text = _catalogue(locale).get(msgid, msgid) if locale != DEFAULT_LOCALE else msgid
+        if not params:
+            return text
+        for candidate in (text, msgid):
+            try:
+                return candidate.format(**params)
+            except (KeyError, IndexError, ValueError, AttributeError):
+                continue
+        return msgid
+
+
+NO_OVERRIDES = Texts()
+
+# Which server's texts the running request speaks with; set by the web edge per request.
+_current: ContextVar[Texts] = ContextVar("twostep_texts", default=NO_OVERRIDES)
 
 
 def _po_path(locale: str) -> Any:
@@ -95,37 +130,35 @@ def negotiate(accept_language: str | None) -> str:
 
 
 def translate(locale: str, msgid: str, **params: Any) -> str:
-    """``msgid`` in ``locale``: the operator's override, else the catalogue's translation, else
-    the msgid itself (English); with ``{name}`` placeholders filled."""
-    text = _overrides.get(locale, {}).get(msgid)
-    if text is None:
-        text = _catalogue(locale).get(msgid, msgid) if locale != DEFAULT_LOCALE else msgid
-    if not params:
-        return text
-    for candidate in (text, msgid):
-        try:
-            return candidate.format(**params)
-        except (KeyError, IndexError, ValueError, AttributeError):
-            continue
-    return msgid
+    """``msgid`` in ``locale`` with the current ``Texts`` (the catalogue's alone outside a
+    request); see ``Texts.translate``."""
+    return _current.get().translate(locale, msgid, **params)
+
+
+@contextmanager
+def current_texts(texts: Texts) -> Iterator[None]:
+    """Make ``texts`` the ones ``translate`` speaks with inside the block (and its tasks)."""
+    token = _current.set(texts)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 # -- operator overrides ------------------------------------------------------------------------
 
 
-def load_overrides(directory: Path | None, aliases: Mapping[str, str]) -> None:
-    """Read the override files of ``directory`` (``None`` clears every override).
+def load_overrides(directory: Path | None, aliases: Mapping[str, str]) -> Texts:
+    """Read the override files of ``directory`` (``None``: no overrides).
 
     ``aliases`` maps a file key (``totp.invalidcode``) to the msgid it overrides; any other key
     must be a msgid of the catalogue or one of the aliases' targets. On any doubt (a file too
     large or malformed, an XML DOCTYPE or ENTITY, a non-string value, an unknown key, a
     placeholder the original text does not have, one msgid given two texts) this raises a
-    ``ValueError`` naming the file and the key, and the overrides in force stay as they were.
+    ``ValueError`` naming the file and the key.
     """
-    global _overrides
     if directory is None:
-        _overrides = MappingProxyType({})
-        return
+        return NO_OVERRIDES
     if not directory.is_dir():
         raise ValueError(f"translations directory {directory}: not a directory")
     _refuse_stray_files(directory)
@@ -149,7 +182,7 @@ def load_overrides(directory: Path | None, aliases: Mapping[str, str]) -> None:
                 texts[msgid] = (text, path, key)
         if texts:
             loaded[locale] = MappingProxyType({m: t for m, (t, _, _) in texts.items()})
-    _overrides = MappingProxyType(loaded)
+    return Texts(MappingProxyType(loaded))
 
 
 def _refuse_stray_files(directory: Path) -> None:

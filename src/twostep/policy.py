@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeAlias, cast
 from urllib.parse import urlsplit
 
@@ -12,19 +14,27 @@ from twostep.errors import ValidationFailed
 
 __all__ = [
     "JSON",
+    "MAX_PATCH_DEPTH",
     "RESERVED_HEADERS",
+    "Algorithm",
     "AuthConfig",
     "DeliveryConfig",
+    "HttpUrl",
+    "Issuer",
     "LockConfig",
     "RecoveryCodesConfig",
+    "Rule",
+    "RuleBroken",
     "ThemeConfig",
     "TotpConfig",
     "TotpOverride",
+    "UrlOrPath",
     "WebhookConfig",
     "apply_patch",
     "effective_totp_params",
     "load_config",
     "merge_patch",
+    "parse_config",
 ]
 
 JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
@@ -42,13 +52,45 @@ RESERVED_HEADERS = frozenset(
 )
 
 
+# The rules a config value can break beyond its type and bounds: a stable code each, which
+# ``ValidationFailed.rules`` carries (the admin console shows its own text for it; the API
+# shows the English message below, and not the code).
+Rule = Literal[
+    "spaces_or_control",
+    "not_http_url",
+    "colon_or_control",
+    "header_name",
+    "header_value",
+    "reserved_header",
+    "duplicate_header",
+]
+_RULE_TEXTS: dict[Rule, str] = {
+    "spaces_or_control": "must not contain spaces or control characters",
+    "not_http_url": "must be an http or https URL",
+    "colon_or_control": "must not contain ':' or control characters",
+    "header_name": "header names must be HTTP tokens of at most 128 characters",
+    "header_value": "header values must be printable ASCII of at most 1024 characters",
+    "reserved_header": "this header is set by the server",
+    "duplicate_header": "header names must be unique, ignoring case",
+}
+
+
+class RuleBroken(ValueError):
+    """A value breaks ``rule``; its text is the rule's English message (pydantic reports it as
+    a ``value_error``)."""
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(_RULE_TEXTS[rule])
+        self.rule: Rule = rule
+
+
 def _http_url(value: str) -> str:
     """An absolute http(s) URL with a host and no whitespace or control characters."""
     if _CONTROL.search(value) or " " in value:
-        raise ValueError("must not contain spaces or control characters")
+        raise RuleBroken("spaces_or_control")
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http or https URL")
+        raise RuleBroken("not_http_url")
     return value
 
 
@@ -56,7 +98,7 @@ def _url_or_path(value: str) -> str:
     """An http(s) URL or a server path starting with one '/'."""
     if value.startswith("/") and not value.startswith("//"):
         if _CONTROL.search(value) or " " in value or "\\" in value:
-            raise ValueError("must not contain spaces or control characters")
+            raise RuleBroken("spaces_or_control")
         return value
     return _http_url(value)
 
@@ -64,7 +106,7 @@ def _url_or_path(value: str) -> str:
 def _issuer(value: str) -> str:
     """An issuer fit for a key URI label: no colon (the label separator), no control chars."""
     if ":" in value or _CONTROL.search(value):
-        raise ValueError("must not contain ':' or control characters")
+        raise RuleBroken("colon_or_control")
     return value
 
 
@@ -73,14 +115,14 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
     seen: set[str] = set()
     for name, header_value in value.items():
         if not _HEADER_NAME.fullmatch(name):
-            raise ValueError("header names must be HTTP tokens of at most 128 characters")
+            raise RuleBroken("header_name")
         if not _HEADER_VALUE.fullmatch(header_value):
-            raise ValueError("header values must be printable ASCII of at most 1024 characters")
+            raise RuleBroken("header_value")
         lowered = name.lower()
         if lowered in RESERVED_HEADERS:
-            raise ValueError("this header is set by the server")
+            raise RuleBroken("reserved_header")
         if lowered in seen:
-            raise ValueError("header names must be unique, ignoring case")
+            raise RuleBroken("duplicate_header")
         seen.add(lowered)
     return value
 
@@ -207,12 +249,22 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _rules(exc: ValidationError) -> dict[tuple[str | int, ...], Rule]:
+    """The rule broken at each ``loc`` where a value broke one (for ``ValidationFailed.rules``)."""
+    rules: dict[tuple[str | int, ...], Rule] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        broken = error.get("ctx", {}).get("error")
+        if isinstance(broken, RuleBroken):
+            rules[tuple(error["loc"])] = broken.rule
+    return rules
+
+
 def _validate(data: object) -> AuthConfig:
     """An AuthConfig from JSON data, or ValidationFailed."""
     try:
         return AuthConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(errors=_errors(exc)) from None
+        raise ValidationFailed(errors=_errors(exc), rules=_rules(exc)) from None
 
 
 def apply_patch(config: AuthConfig, patch: object) -> AuthConfig:
@@ -246,6 +298,12 @@ def _without_reserved_headers(stored: dict[str, Any]) -> dict[str, Any]:
 def load_config(stored: dict[str, Any] | None) -> AuthConfig:
     """The AuthConfig a stored JSON document describes; missing keys take their defaults."""
     return _validate(_without_reserved_headers(stored or {}))
+
+
+@lru_cache(maxsize=256)
+def parse_config(stored_json: str) -> AuthConfig:
+    """The AuthConfig stored as JSON text; parsed once per distinct text (configs are frozen)."""
+    return load_config(json.loads(stored_json))
 
 
 def effective_totp_params(

@@ -18,7 +18,7 @@ from twostep.journeys.definition import (
     validate_definition,
 )
 from twostep.journeys.expressions import parse_expression
-from twostep.journeys.kinds import KINDS
+from twostep.journeys.steps import KINDS
 
 
 def step(

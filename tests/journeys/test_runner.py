@@ -83,7 +83,7 @@ async def test_a_running_journey_keeps_the_version_it_started_with(runtime: Runt
         ],
     }
     await put_journey(runtime, ACTOR, env, "custom", second)
-    runner._COMPILED.clear()
+    runtime.compiled_journeys.clear()
     assert isinstance(await runner.submit_answer(runtime, ACTOR, answer.session, LOGIN), Success)
     fresh = await runner.start_journey(runtime, ACTOR, "custom", "acme-production", {})
     assert isinstance(fresh, StepAnswer)

@@ -23,9 +23,8 @@ from twostep.errors import JourneyExpired
 from twostep.journeys import runner
 from twostep.journeys.catalog import put_journey
 from twostep.journeys.context import JourneyState
-from twostep.journeys.kinds import KINDS
 from twostep.journeys.runner import Answer, Rejection, StepAnswer, Success
-from twostep.journeys.steps import REGISTRY, Step
+from twostep.journeys.steps import KINDS, REGISTRY, Step
 from twostep.otp import b32encode, parse_key_uri
 from twostep.services.accounts import get_user
 from twostep.services.recovery import use_recovery_code
@@ -306,7 +305,7 @@ async def run_path(
         current = answers[-1]
         assert isinstance(current, StepAnswer), f"ended early with {current}"
         await assert_stored_state_is_clean(h, current.session)
-        runner._COMPILED.clear()  # as if another process (or a restarted one) took the submit
+        rt.compiled_journeys.clear()  # as if another process (or a restarted one) took the submit
         value = given(h) if callable(given) else given
         h.secrets.update(str(value[k]) for k in ("password", "code") if value.get(k))
         answers.append(await runner.submit_answer(rt, ACTOR, current.session, value))

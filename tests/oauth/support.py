@@ -13,7 +13,9 @@ from joserfc.jwk import KeySet, KeySetSerialization
 
 from tests.services.support import add_application, new_environment, new_user
 from twostep.oauth import keys
-from twostep.oauth.tokens import CodeGrant, TokenSet, issue_code, mint_tokens, redeem_code
+from twostep.oauth.codes import Authentication, CodeRequest, issue_code, redeem_code
+from twostep.oauth.minting import TokenPolicy, mint_tokens
+from twostep.oauth.tokens import REFRESH_TOKEN_TTL_S, CodeGrant, TokenSet
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.users import UserRecord, get_user
@@ -47,19 +49,16 @@ class World:
     ) -> tuple[str, str]:
         """A fresh authorization code and its verifier."""
         verifier, challenge = pkce()
-        code = await issue_code(
-            self.rt,
-            env=self.env,
+        request = CodeRequest(
             client_id=client_id or self.client_id,
-            user_id=self.user.id,
             redirect_uri=REDIRECT,
             code_challenge=challenge,
             code_challenge_method="S256",
             nonce=nonce,
             scope=scope,
-            amr=list(amr),
-            auth_time=self.rt.clock.now() - 5,
         )
+        signed_in = Authentication(self.user.id, amr, self.rt.clock.now() - 5)
+        code = await issue_code(self.rt, self.env, request, signed_in)
         return code, verifier
 
     async def redeem(self, code: str, verifier: str) -> CodeGrant:
@@ -79,17 +78,13 @@ class World:
         with_refresh: bool = True,
         access_token_expiration: int = 600,
     ) -> TokenSet:
-        return await mint_tokens(
-            self.rt,
-            env=self.env,
-            client_id=self.client_id,
-            user=self.user,
-            grant=grant,
-            access_token_expiration=access_token_expiration,
-            token_format=token_format,
-            with_refresh=with_refresh,
-            issuer=ISSUER,
+        policy = TokenPolicy(
+            ISSUER,
+            access_token_expiration,
+            token_format,
+            REFRESH_TOKEN_TTL_S if with_refresh else None,
         )
+        return await mint_tokens(self.rt, self.env, grant, self.user, policy)
 
     async def login(self, **options: Any) -> TokenSet:
         """The whole code flow: a code, its redemption, the tokens."""

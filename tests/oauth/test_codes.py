@@ -11,16 +11,10 @@ from sqlalchemy import select
 
 from tests.oauth.support import REDIRECT, World, new_world, pkce
 from twostep.clock import FrozenClock
+from twostep.oauth.codes import CODE_TTL_S, Authentication, CodeRequest, issue_code, redeem_code
 from twostep.oauth.errors import OAuthError
-from twostep.oauth.tokens import (
-    ACR_MFA,
-    ACR_PWD,
-    CODE_TTL_S,
-    CodeGrant,
-    introspect,
-    issue_code,
-    redeem_code,
-)
+from twostep.oauth.introspection import introspect
+from twostep.oauth.tokens import ACR_MFA, ACR_PWD, CodeGrant
 from twostep.services.runtime import Runtime
 from twostep.storage.tables import audit_events
 
@@ -59,17 +53,9 @@ async def test_an_acr_that_amr_does_not_support_is_a_bug(world: World) -> None:
     with pytest.raises(ValueError, match="acr"):
         await issue_code(
             world.rt,
-            env=world.env,
-            client_id=world.client_id,
-            user_id=world.user.id,
-            redirect_uri=REDIRECT,
-            code_challenge=challenge,
-            code_challenge_method="S256",
-            nonce=None,
-            scope="openid",
-            amr=["pwd"],
-            acr=ACR_MFA,
-            auth_time=0.0,
+            world.env,
+            CodeRequest(world.client_id, REDIRECT, challenge, "S256", None, "openid"),
+            Authentication(world.user.id, ["pwd"], 0.0, acr=ACR_MFA),
         )
 
 
@@ -87,16 +73,9 @@ async def test_only_s256_challenges_are_accepted(world: World, method: str, chal
     with pytest.raises(OAuthError) as caught:
         await issue_code(
             world.rt,
-            env=world.env,
-            client_id=world.client_id,
-            user_id=world.user.id,
-            redirect_uri=REDIRECT,
-            code_challenge=challenge,
-            code_challenge_method=method,
-            nonce=None,
-            scope="openid",
-            amr=["pwd"],
-            auth_time=0.0,
+            world.env,
+            CodeRequest(world.client_id, REDIRECT, challenge, method, None, "openid"),
+            Authentication(world.user.id, ["pwd"], 0.0),
         )
     assert caught.value.error == "invalid_request"
     assert caught.value.status == 400
@@ -236,20 +215,16 @@ async def test_a_code_of_another_client_is_not_found(runtime: Runtime) -> None:
 async def test_unstorable_request_values_are_refused(world: World, changes: dict[str, str]) -> None:
     _, challenge = pkce()
     arguments = {"redirect_uri": REDIRECT, "nonce": "n", "scope": "openid", **changes}
+    request = CodeRequest(
+        world.client_id,
+        arguments["redirect_uri"],
+        challenge,
+        "S256",
+        arguments["nonce"],
+        arguments["scope"],
+    )
     with pytest.raises(OAuthError) as caught:
-        await issue_code(
-            world.rt,
-            env=world.env,
-            client_id=world.client_id,
-            user_id=world.user.id,
-            redirect_uri=arguments["redirect_uri"],
-            code_challenge=challenge,
-            code_challenge_method="S256",
-            nonce=arguments["nonce"],
-            scope=arguments["scope"],
-            amr=["pwd"],
-            auth_time=0.0,
-        )
+        await issue_code(world.rt, world.env, request, Authentication(world.user.id, ["pwd"], 0.0))
     assert caught.value.error == "invalid_request"
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tests.oauth.support import decode, new_world
 from twostep.clock import FrozenClock
 from twostep.oauth import keys
-from twostep.oauth.tokens import introspect, verify_access_token
+from twostep.oauth.introspection import introspect, verify_access_token
 from twostep.services.keys import rotate_keys
 from twostep.services.runtime import Runtime
 from twostep.storage.tables import signing_keys

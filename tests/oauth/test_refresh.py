@@ -9,7 +9,10 @@ import pytest
 from tests.oauth.support import ISSUER, World, decode, new_world
 from twostep.clock import FrozenClock
 from twostep.oauth.errors import OAuthError
-from twostep.oauth.tokens import REFRESH_TOKEN_TTL_S, TokenSet, introspect, refresh
+from twostep.oauth.introspection import introspect
+from twostep.oauth.minting import TokenPolicy
+from twostep.oauth.refresh import refresh
+from twostep.oauth.tokens import REFRESH_TOKEN_TTL_S, TokenSet
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories.users import update_user
 
@@ -27,9 +30,7 @@ async def exchange(
         world.rt,
         client_id=world.client_id,
         refresh_token=refresh_token,
-        access_token_expiration=600,
-        token_format=token_format,
-        issuer=ISSUER,
+        policy=TokenPolicy(ISSUER, 600, token_format),
         scope=scope,
     )
 

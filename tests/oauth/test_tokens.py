@@ -12,19 +12,11 @@ from tests.oauth.support import ISSUER, World, decode, new_world
 from twostep.clock import FrozenClock
 from twostep.oauth import keys
 from twostep.oauth.errors import OAuthError
-from twostep.oauth.tokens import (
-    ACCESS_TOKEN_TYPE,
-    ACR_MFA,
-    ACR_PWD,
-    TokenSet,
-    client_credentials_tokens,
-    introspect,
-    mint_tokens,
-    purge_expired,
-    refresh,
-    revoke,
-    verify_access_token,
-)
+from twostep.oauth.introspection import introspect, revoke, verify_access_token
+from twostep.oauth.minting import TokenPolicy, client_credentials_tokens, mint_tokens
+from twostep.oauth.purge import purge_expired
+from twostep.oauth.refresh import refresh
+from twostep.oauth.tokens import ACCESS_TOKEN_TYPE, ACR_MFA, ACR_PWD, TokenSet
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories.users import delete_user
 from twostep.storage.tables import (
@@ -42,15 +34,8 @@ async def world(runtime: Runtime) -> World:
 
 
 async def machine_token(world: World, *, token_format: str = "jwt", scope: str = "") -> TokenSet:
-    return await client_credentials_tokens(
-        world.rt,
-        env=world.env,
-        client_id=world.client_id,
-        scope=scope,
-        access_token_expiration=300,
-        token_format=token_format,
-        issuer=ISSUER,
-    )
+    policy = TokenPolicy(ISSUER, 300, token_format)
+    return await client_credentials_tokens(world.rt, world.env, world.client_id, scope, policy)
 
 
 # --- JWT claims -------------------------------------------------------------------------------
@@ -138,18 +123,8 @@ async def test_the_response_body(world: World) -> None:
 async def test_the_access_token_audience_can_be_a_resource_server(world: World) -> None:
     code, verifier = await world.code()
     grant = await world.redeem(code, verifier)
-    tokens = await mint_tokens(
-        world.rt,
-        env=world.env,
-        client_id=world.client_id,
-        audience="https://api.example.test",
-        user=world.user,
-        grant=grant,
-        access_token_expiration=60,
-        token_format="jwt",
-        with_refresh=False,
-        issuer=ISSUER,
-    )
+    policy = TokenPolicy(ISSUER, 60, "jwt", None, audience="https://api.example.test")
+    tokens = await mint_tokens(world.rt, world.env, grant, world.user, policy)
     assert (await decode(world.rt, tokens.access_token)).claims["aud"] == (
         "https://api.example.test"
     )
@@ -319,9 +294,7 @@ async def test_revoking_a_refresh_token_revokes_its_family(world: World, token_f
             world.rt,
             client_id=world.client_id,
             refresh_token=tokens.refresh_token or "",
-            access_token_expiration=60,
-            token_format=token_format,
-            issuer=ISSUER,
+            policy=TokenPolicy(ISSUER, 60, token_format),
         )
     assert (await introspect(world.rt, other.access_token))["active"] is True
 
@@ -446,8 +419,6 @@ async def test_junk_tokens_are_inactive_never_errors(world: World, junk: str) ->
             world.rt,
             client_id=world.client_id,
             refresh_token=junk,
-            access_token_expiration=60,
-            token_format="jwt",
-            issuer=ISSUER,
+            policy=TokenPolicy(ISSUER, 60, "jwt"),
         )
     assert (await introspect(world.rt, tokens.access_token))["active"] is True

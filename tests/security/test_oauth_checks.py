@@ -32,6 +32,7 @@ from twostep.clock import FrozenClock
 from twostep.crypto import SecretBoxError
 from twostep.journeys import runner
 from twostep.journeys.runner import Rejection, StepAnswer, Success
+from twostep.oauth.signin import AuthorizationRequest
 from twostep.services.runtime import Runtime
 from twostep.settings import Settings
 from twostep.wiring import build_runtime
@@ -434,26 +435,24 @@ async def test_a_journey_in_flight_with_an_unchecked_challenge_ends_cleanly(
     # Journeys started before authorize checked the challenge carry whatever was sent.
     env = await new_environment(runtime)
     await new_user(runtime, env, "ann@acme.test")
-    oauth = {
-        "client_id": "acme-production",
-        "redirect_uri": REDIRECT,
-        "scope": "openid",
-        "state": "st-1",
-        "nonce": None,
-        "code_challenge": "short",
-        "code_challenge_method": "S256",
-        "prompt": [],
-        "max_age": None,
-        "acr_values": [],
-        "login_hint": None,
-    }
-    first = await runner.start_journey(runtime, ACTOR, "login", "acme-production", {}, oauth=oauth)
+    authorization = AuthorizationRequest(
+        client_id="acme-production",
+        redirect_uri=REDIRECT,
+        scope="openid",
+        state="st-1",
+        nonce=None,
+        code_challenge="short",
+        code_challenge_method="S256",
+    )
+    first = await runner.start_journey(
+        runtime, ACTOR, "login", "acme-production", {}, authorization=authorization
+    )
     assert isinstance(first, StepAnswer)
     answer = await runner.submit_answer(
         runtime, ACTOR, first.session, {"username": "ann@acme.test", "password": PASSWORD}
     )
     assert isinstance(answer, Rejection)
-    assert answer.oauth is not None  # the refusal goes back to the application
+    assert answer.return_to is not None  # the refusal goes back to the application
 
 
 @pytest.fixture

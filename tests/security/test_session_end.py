@@ -17,7 +17,7 @@ from twostep.client import JourneyClient, ProblemError, Success
 from twostep.clock import FrozenClock
 from twostep.errors import NotAuthenticated
 from twostep.oauth.errors import OAuthError
-from twostep.oauth.tokens import introspect
+from twostep.oauth.introspection import introspect
 from twostep.services import accounts, enrollment, locks
 from twostep.services.authentication import issue_session, read_session
 from twostep.services.organizations import patch_auth_config

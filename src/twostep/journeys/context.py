@@ -7,10 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from twostep.errors import NotAuthenticated, TwostepError
 from twostep.i18n import translate
+from twostep.oauth.signin import AuthorizationRequest
 from twostep.policy import AuthConfig
 from twostep.services.accounts import get_user
 from twostep.services.factors import second_factor_required
@@ -53,9 +54,11 @@ class JourneyState(BaseModel):
     # The authenticator this journey registered and still has to confirm with a first code.
     registered: str | None = None
     recovery_codes: Sealed | None = None
-    # The OAuth authorization request this journey answers (client, redirect_uri, state, nonce,
-    # scope, PKCE challenge...): its end issues an authorization code instead of a token.
-    oauth: dict[str, Any] | None = None
+    # The OAuth authorization request this journey answers: its end issues an authorization
+    # code too. Rows written before it had a type keep it under "oauth", in the same shape.
+    authorization: AuthorizationRequest | None = Field(
+        default=None, validation_alias=AliasChoices("authorization", "oauth")
+    )
     # The step id and payload last shown, for showing them again (a reloaded page).
     shown: Sealed | None = None
 

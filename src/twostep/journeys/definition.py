@@ -13,15 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twostep.errors import ValidationFailed
 from twostep.journeys.expressions import ExpressionError, parse_expression
-from twostep.journeys.kinds import KINDS, StepConfig, StepKind
+from twostep.journeys.kinds import StepConfig, StepKind
+from twostep.journeys.steps import KINDS
 
 __all__ = [
     "BUILTIN_DISABLE",
     "BUILTIN_ENROLL",
     "BUILTIN_LOGIN",
+    "EDGES",
     "INVALID_DEFINITION",
+    "Error",
     "JourneyDefinition",
     "StepDefinition",
+    "StepId",
     "validate_definition",
 ]
 

@@ -1,29 +1,26 @@
-"""The catalogue of journey step types (spec 6): each type's config model and edge rules, as data.
+"""What a journey step type is (spec 6): its catalogue entry, its config, and its hosted page.
 
-The runtime step classes register against these names; a definition is checked against them.
+Each step class declares its own `StepKind` next to its logic (``journeys/steps/``); the
+package collects them into the catalogue a definition is checked against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from twostep.journeys.expressions import MAX_LENGTH
 
 __all__ = [
-    "KINDS",
-    "AuthenticateTotpConfig",
-    "ConditionConfig",
     "EmptyConfig",
+    "ExpressionText",
     "FailureEdge",
-    "PasswordConfig",
-    "RegisterTotpConfig",
-    "RejectConfig",
-    "SetVariableConfig",
+    "FormValues",
+    "Identifier",
+    "PageSpec",
     "StepConfig",
     "StepKind",
 ]
@@ -32,6 +29,9 @@ FailureEdge: TypeAlias = Literal["forbidden", "optional", "required"]
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 ExpressionText = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+
+FormValues: TypeAlias = Mapping[str, str | None]
+"""What a step's page posted: every field the page declares, None when absent or empty."""
 
 
 class StepConfig(BaseModel):
@@ -48,66 +48,30 @@ class EmptyConfig(StepConfig):
     """No settings."""
 
 
-class PasswordConfig(StepConfig):
-    """Wrong passwords allowed before the step fails."""
-
-    max_attempts: int = Field(5, ge=1, le=20)
+def _no_context(payload: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    return {}
 
 
-class RegisterTotpConfig(StepConfig):
-    """Mosaic's "Register TOTP" step (spec 6)."""
+@dataclass(frozen=True, slots=True)
+class PageSpec:
+    """The hosted page of a client-facing step, as plain data the web layer applies.
 
-    user_auth_state: Literal["authenticated", "not_authenticated"] = "authenticated"
-    user_identifier: ExpressionText | None = None
-    label: ExpressionText | None = None
-    error_output_variable: Identifier | None = None
-    # Unset: the failure branch when the step names an on_failure step, else abort (the seed).
-    failure_behavior: Literal["abort", "branch"] | None = None
+    ``fields`` are the form fields the page posts, with their maximum lengths; ``to_input``
+    turns them into the step's journey input; ``context`` is what the template needs besides
+    the payload, in the reader's ``locale``. ``then`` names a step the same form also answers
+    when the journey moves on to it (one page may show two journey steps).
+    """
 
-    @model_validator(mode="after")
-    def _identifier_when_not_authenticated(self) -> RegisterTotpConfig:
-        if self.user_auth_state == "not_authenticated" and self.user_identifier is None:
-            raise ValueError("user_auth_state 'not_authenticated' needs a user_identifier")
-        return self
-
-    def failure_branch(self) -> bool | None:
-        """`branch` needs an `on_failure` step; `abort` ends the journey, so it must have none;
-        unset, either is fine."""
-        if self.failure_behavior is None:
-            return None
-        return self.failure_behavior == "branch"
-
-
-class AuthenticateTotpConfig(StepConfig):
-    """Whether the challenge offers the recovery-code alternative."""
-
-    allow_recovery_code: bool = True
-
-
-class ConditionConfig(StepConfig):
-    """`next` when the expression is true, `on_failure` when it is false."""
-
-    expression: ExpressionText
-
-
-class SetVariableConfig(StepConfig):
-    """`vars.<name>` becomes the value of the expression."""
-
-    name: Identifier
-    value: ExpressionText
-
-
-class RejectConfig(StepConfig):
-    """The error a Rejection carries: a stable snake_case code and an optional text. Without a
-    code, the error that sent the journey here (else ``access_denied``)."""
-
-    code: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    detail: str | None = Field(None, min_length=1, max_length=500)
+    fields: Mapping[str, int]
+    to_input: Callable[[FormValues], dict[str, Any]]
+    context: Callable[[Mapping[str, Any], str], dict[str, Any]] = _no_context
+    then: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class StepKind:
-    """A step type: its client-facing step id (None: runs on the server), config and edges."""
+    """A step type: its client-facing step id (None: runs on the server), config, edges and
+    page (a client-facing kind has one, and its template ``steps/<step_id>.html``)."""
 
     name: str
     step_id: str | None
@@ -116,6 +80,11 @@ class StepKind:
     may_fail: bool
     expression_fields: tuple[str, ...] = ()
     needs_failure: bool = False
+    page: PageSpec | None = None
+
+    def __post_init__(self) -> None:
+        if (self.page is None) != (self.step_id is None):
+            raise ValueError(f"step type {self.name!r}: a page exactly when it has a step id")
 
     @property
     def client_facing(self) -> bool:
@@ -135,54 +104,3 @@ class StepKind:
         if branch is None:
             return "required" if self.needs_failure else "optional"
         return "required" if branch else "forbidden"
-
-
-def _catalogue(*kinds: StepKind) -> Mapping[str, StepKind]:
-    return MappingProxyType({kind.name: kind for kind in kinds})
-
-
-KINDS: Mapping[str, StepKind] = _catalogue(
-    StepKind("password", "Password", PasswordConfig, needs_next=True, may_fail=True),
-    StepKind(
-        "register_totp",
-        "TotpRegistration",
-        RegisterTotpConfig,
-        needs_next=True,
-        may_fail=True,
-        expression_fields=("user_identifier", "label"),
-    ),
-    StepKind(
-        "authenticate_totp",
-        "TotpAuthentication",
-        AuthenticateTotpConfig,
-        needs_next=True,
-        may_fail=True,
-    ),
-    StepKind("recovery_code", "RecoveryCode", EmptyConfig, needs_next=True, may_fail=True),
-    StepKind("show_recovery_codes", "RecoveryCodes", EmptyConfig, needs_next=True, may_fail=False),
-    # A third-party application asks the user's leave (OAuth): approve goes on, deny fails.
-    StepKind("consent", "Consent", EmptyConfig, needs_next=True, may_fail=True),
-    # Delivery failures are logged and never block the journey (spec 3.11): no failure branch.
-    StepKind("send_code", None, EmptyConfig, needs_next=True, may_fail=False),
-    # Removes the user's authenticator and recovery codes (spec 3.8): the `disable` journey.
-    StepKind("disable_totp", None, EmptyConfig, needs_next=True, may_fail=False),
-    StepKind(
-        "condition",
-        None,
-        ConditionConfig,
-        needs_next=True,
-        may_fail=True,
-        expression_fields=("expression",),
-        needs_failure=True,
-    ),
-    StepKind(
-        "set_variable",
-        None,
-        SetVariableConfig,
-        needs_next=True,
-        may_fail=False,
-        expression_fields=("value",),
-    ),
-    StepKind("complete", None, EmptyConfig, needs_next=False, may_fail=False),
-    StepKind("reject", None, RejectConfig, needs_next=False, may_fail=False),
-)

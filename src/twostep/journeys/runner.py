@@ -10,13 +10,12 @@ next submit.
 
 from __future__ import annotations
 
-import hmac
 import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
+from twostep.crypto import same_token
 from twostep.errors import (
     AccessDenied,
     AccountLocked,
@@ -31,19 +30,32 @@ from twostep.journeys.catalog import get_journey, get_journey_version, metric_la
 from twostep.journeys.context import JourneyState, StepContext, StepError, unseal
 from twostep.journeys.definition import JourneyDefinition
 from twostep.journeys.steps import REGISTRY, Step
-from twostep.journeys.steps.base import Advance, Fail, Finish, Outcome, Pause, Reject
-from twostep.oauth.tokens import purge_expired as purge_oauth
+from twostep.journeys.steps.base import (
+    Advance,
+    Fail,
+    Finish,
+    Outcome,
+    Pause,
+    Reject,
+    SessionIssued,
+)
+from twostep.oauth.signin import AuthorizationRequest, CodeIssued, ReturnTo
 from twostep.services.audit import audit
 from twostep.services.metrics import JOURNEY_ENDS
-from twostep.services.runtime import Actor, Runtime, config_of, totp_enabled
+from twostep.services.runtime import Actor, Runtime, totp_enabled
 from twostep.storage.repositories import journeys as repo
 from twostep.storage.repositories import sessions
 from twostep.storage.repositories.applications import ApplicationRecord, application_by_client_id
-from twostep.storage.repositories.journeys import JourneySession, StoredJourney
+from twostep.storage.repositories.journeys import JourneySession, JourneyStatus, StoredJourney
 from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment_by_id
 
 __all__ = [
+    "BUSY",
+    "CLAIM_LEASE_S",
+    "MAX_HOPS",
+    "STALE_FORM",
     "Answer",
+    "CompiledJourney",
     "Rejection",
     "SignedIn",
     "StepAnswer",
@@ -72,26 +84,35 @@ class StepAnswer:
     payload: dict[str, Any]
     error: StepError | None = None
     csrf: str = field(default="", repr=False)
-    environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
+    environment_id: str = ""
     journey: str = ""
-    # The OAuth request the journey answers, if any (pages let their forms lead back to it).
-    oauth: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    # Where the OAuth sign-in the journey answers goes back to, if any (a page's forms may).
+    return_to: ReturnTo | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Success:
-    data: dict[str, Any]
-    environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
+    """The journey signed the user in: a session, and for an OAuth sign-in a code."""
+
+    session: SessionIssued
+    code: CodeIssued | None = None
+    environment_id: str = ""
     journey: str = ""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The ``data`` of the journey API's Success answer."""
+        code = self.code.as_json() if self.code is not None else {}
+        return {**self.session.as_json(), **code}
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
     error: StepError
-    environment: EnvironmentRecord | None = field(default=None, repr=False, compare=False)
+    environment_id: str = ""
     journey: str = ""
-    # The OAuth request the journey answered: the refusal goes back to its redirect URI.
-    oauth: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    # Where the OAuth sign-in the journey answered goes back to: the refusal goes there.
+    return_to: ReturnTo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,20 +141,11 @@ class CompiledJourney:
         }
 
 
-# Published versions never change, so a compiled one can be kept (bounded, per process).
-_COMPILED: OrderedDict[tuple[str, str, int], CompiledJourney] = OrderedDict()
-_COMPILED_MAX = 256
-
-
-def _compile(environment_id: str, stored: StoredJourney) -> CompiledJourney:
+def _compile(rt: Runtime, environment_id: str, stored: StoredJourney) -> CompiledJourney:
+    """Published versions never change, so a compiled one is kept (bounded, per runtime)."""
     key = (environment_id, stored.name, stored.version)
-    journey = _COMPILED.get(key)
-    if journey is None:
-        journey = _COMPILED[key] = CompiledJourney(stored)
-        if len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    else:
-        _COMPILED.move_to_end(key)
+    journey = rt.compiled_journeys.get_or_make(key, lambda: CompiledJourney(stored))
+    assert isinstance(journey, CompiledJourney)
     return journey
 
 
@@ -146,21 +158,22 @@ async def start_journey(
     *,
     signed_in: SignedIn | None = None,
     vars: dict[str, Any] | None = None,
-    oauth: dict[str, Any] | None = None,
+    authorization: AuthorizationRequest | None = None,
 ) -> Answer:
     """Start ``name`` for the application ``client_id``; runs until the first pause or the end.
 
     ``vars`` seeds the journey's variables (``step_up``, ``reauthenticate_after``,
     ``require_mfa``, ``needs_consent``);
-    ``oauth`` is the authorization request whose code the journey's end issues.
+    ``authorization`` is the OAuth request whose code the journey's end issues.
     """
     async with rt.db.transaction() as tx:
         app = await application_by_client_id(tx, client_id)
         env = None if app is None else await get_environment_by_id(tx, app.environment_id)
     if app is None or env is None:
         raise NotFound("Unknown application.")
-    journey = _compile(env.id, await get_journey(rt, env, name))
-    state = JourneyState(step=journey.start, client_id=client_id, vars=vars or {}, oauth=oauth)
+    journey = _compile(rt, env.id, await get_journey(rt, env, name))
+    state = JourneyState(step=journey.start, client_id=client_id, vars=vars or {})
+    state.authorization = authorization
     if signed_in is not None:
         state.user_id, state.amr = signed_in.user_id, list(signed_in.amr)
         state.auth_time = signed_in.auth_time
@@ -199,25 +212,11 @@ async def submit_answer(
 
     An HTML form passes the ``csrf`` token it was rendered with; it must be the session's.
     """
-    now = rt.clock.now()
-    async with rt.db.transaction() as tx:
-        row = await repo.get_session(tx, session_id)
-        if row is None or row.status != "active" or row.expires_at <= now:
-            raise JourneyExpired()
-        if csrf is not None and not hmac.compare_digest(csrf.encode(), row.csrf.encode()):
-            raise Forbidden(STALE_FORM)
-        claimed = await repo.claim_session(
-            tx, session_id, read_seq=row.seq, now=now, lease_s=CLAIM_LEASE_S
-        )
-        env = await get_environment_by_id(tx, row.environment_id)
-        state = JourneyState.model_validate(row.state)
-        app = await application_by_client_id(tx, state.client_id)
-    if not claimed:
-        raise Conflict(BUSY)
+    row, env, state, app = await _claim(rt, session_id, csrf)
     try:
         if env is None or app is None:
             raise JourneyExpired()
-        journey = _compile(env.id, await get_journey_version(rt, env, row.journey, row.version))
+        journey = _compile(rt, env.id, await get_journey_version(rt, env, row.journey, row.version))
         ctx = _context(rt, actor, env, app, session_id, state, input)
         step = journey.steps[state.step]
         answer = await _run(ctx, journey, step, await _guarded(step.submit(ctx)), row.csrf)
@@ -241,6 +240,29 @@ async def submit_answer(
     return answer
 
 
+async def _claim(
+    rt: Runtime, session_id: str, csrf: str | None
+) -> tuple[JourneySession, EnvironmentRecord | None, JourneyState, ApplicationRecord | None]:
+    """Claim the session for one answer (an optimistic sequence plus a lease), with what the
+    answer needs; ``Conflict`` when another answer holds it."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as tx:
+        row = await repo.get_session(tx, session_id)
+        if row is None or row.status != "active" or row.expires_at <= now:
+            raise JourneyExpired()
+        if csrf is not None and not same_token(csrf, row.csrf):
+            raise Forbidden(STALE_FORM)
+        claimed = await repo.claim_session(
+            tx, session_id, read_seq=row.seq, now=now, lease_s=CLAIM_LEASE_S
+        )
+        env = await get_environment_by_id(tx, row.environment_id)
+        state = JourneyState.model_validate(row.state)
+        app = await application_by_client_id(tx, state.client_id)
+    if not claimed:
+        raise Conflict(BUSY)
+    return row, env, state, app
+
+
 def _context(
     rt: Runtime,
     actor: Actor,
@@ -251,7 +273,7 @@ def _context(
     input: dict[str, Any],
 ) -> StepContext:
     """The request's view of the journey, with ``vars.enforce`` from the config as it is now."""
-    config = config_of(env.auth_config)
+    config = env.config
     enforce = config.totp.enforce and totp_enabled(rt.settings, config)
     state.vars = {**state.vars, "enforce": enforce}
     return StepContext(rt, actor, env, app, config, session_id, state, dict(input))
@@ -275,9 +297,9 @@ async def current_step(rt: Runtime, session_id: str) -> StepAnswer:
         shown["payload"],
         None,
         row.csrf,
-        env,
+        env.id,
         row.journey,
-        state.oauth,
+        _return_to(state),
     )
 
 
@@ -308,23 +330,23 @@ async def _run(
                     payload,
                     error,
                     csrf,
-                    ctx.env,
+                    ctx.env.id,
                     journey.name,
-                    ctx.state.oauth,
+                    _return_to(ctx.state),
                 )
-            case Finish(data=data):
+            case Finish(session=session, code=code):
                 ctx.state.shown = None
-                return Success(data, ctx.env, journey.name)
+                return Success(session, code, ctx.env.id, journey.name)
             case Reject(error=error):
                 ctx.state.shown = None
-                return Rejection(error, ctx.env, journey.name, ctx.state.oauth)
+                return Rejection(error, ctx.env.id, journey.name, _return_to(ctx.state))
             case Fail(error=error):
                 ctx.last_error = error or ctx.last_error
                 target = step.definition.on_failure
                 if target is None:
                     ctx.state.shown = None
                     error = ctx.last_error or StepError.of(AccessDenied())
-                    return Rejection(error, ctx.env, journey.name, ctx.state.oauth)
+                    return Rejection(error, ctx.env.id, journey.name, _return_to(ctx.state))
             case Advance():
                 target = step.definition.next
                 assert target is not None, f"step {step.id} has no next"
@@ -334,7 +356,11 @@ async def _run(
     raise RuntimeError(f"journey {journey.name} did not pause within {MAX_HOPS} steps")
 
 
-def _status(answer: Answer) -> str:
+def _return_to(state: JourneyState) -> ReturnTo | None:
+    return None if state.authorization is None else state.authorization.return_to
+
+
+def _status(answer: Answer) -> JourneyStatus:
     if isinstance(answer, StepAnswer):
         return "active"
     return "completed" if isinstance(answer, Success) else "rejected"
@@ -362,10 +388,10 @@ async def _ended(rt: Runtime, ctx: StepContext, journey: CompiledJourney, answer
 
 
 async def purge_expired(rt: Runtime) -> int:
-    """Forget expired journey sessions, user sessions and OAuth codes and tokens; returns how
-    many rows went."""
+    """Forget expired journey sessions and user sessions; returns how many rows went. (OAuth
+    codes and tokens: ``oauth.purge``.)"""
     now = rt.clock.now()
     async with rt.db.transaction() as tx:
         gone = await repo.delete_expired_sessions(tx, now)
         gone += await sessions.delete_expired(tx, now)
-    return gone + await purge_oauth(rt)
+    return gone

@@ -3,17 +3,17 @@ valid, may the browser be sent back to the client with an error, and what must t
 first — nothing (a live session that satisfies it), a fresh code (step-up), a full login, or
 their consent.
 
-The endpoint itself (``web/oauth.py``) turns the decision into a redirect or a journey.
+``sso`` turns the decision into a code at once; otherwise ``web/oauth.py`` starts a journey.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from twostep.oauth.errors import OAuthError
+from twostep.oauth.signin import AuthorizationRequest, error_redirect
 from twostep.oauth.tokens import ACR_MFA, CODE_CHALLENGE
 from twostep.services.factors import proves_second_factor
 from twostep.services.runtime import Runtime
@@ -22,17 +22,18 @@ from twostep.storage.repositories.organizations import EnvironmentRecord, get_en
 from twostep.storage.repositories.sessions import UserSession
 
 __all__ = [
+    "MAX_STATE",
+    "PARAMETERS",
+    "PROMPTS",
     "SCOPES",
-    "AuthorizationRequest",
+    "SENT_TWICE",
     "Decision",
     "InvalidClientRequest",
     "RefusedRequest",
     "check_client",
     "decide",
-    "error_redirect",
     "load_client",
     "parse_request",
-    "redirect_with",
 ]
 
 SCOPES: Final = frozenset({"openid", "email", "profile", "phone", "offline_access"})
@@ -74,26 +75,6 @@ class RefusedRequest(Exception):
         self.error = error
         self.location = error_redirect(redirect_uri, error, state)
         super().__init__(str(error))
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationRequest:
-    """A checked request, kept in the journey's state while the user signs in."""
-
-    client_id: str
-    redirect_uri: str
-    scope: str
-    state: str | None
-    nonce: str | None
-    code_challenge: str
-    code_challenge_method: str
-    prompt: tuple[str, ...] = ()
-    max_age: int | None = None
-    acr_values: tuple[str, ...] = ()
-    login_hint: str | None = None
-
-    def as_state(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,17 +254,3 @@ def decide(
     if not fresh_login and not step_up and not needs_consent:
         return Decision(issue=True, signed_in=session)
     return Decision(issue=False, signed_in=None if fresh_login else session, vars=vars)
-
-
-def redirect_with(uri: str, **params: str | None) -> str:
-    """``uri`` with ``params`` added to its query (RFC 6749 4.1.2: keep its own query)."""
-    parts = urlsplit(uri)
-    extra = urlencode({k: v for k, v in params.items() if v is not None})
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
-def error_redirect(redirect_uri: str, error: OAuthError, state: str | None) -> str:
-    return redirect_with(
-        redirect_uri, error=error.error, error_description=error.description or None, state=state
-    )

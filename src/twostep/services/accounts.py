@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
+
 from twostep.errors import Conflict, IdentityNotVerified, NotFound, ValidationFailed
+from twostep.identifiers import Email, Password, Phone, Username, field_errors
 from twostep.services.audit import audit
 from twostep.services.revocation import Reason, end_all_sessions
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
 from twostep.storage.repositories import users as repo
 from twostep.storage.repositories.applications import ApplicationRecord, find_application
-from twostep.storage.repositories.authenticators import TwoFactorState, two_factor_states
+from twostep.storage.repositories.authenticators import (
+    AuthenticatorStatus,
+    TwoFactorState,
+    two_factor_states,
+)
 from twostep.storage.repositories.organizations import EnvironmentRecord
-from twostep.storage.repositories.users import UserRecord
+from twostep.storage.repositories.users import UserRecord, UserStatus
 
 __all__ = [
+    "Page",
     "TwoFactorSummary",
+    "UserFields",
     "UserView",
     "create_user",
     "delete_user",
@@ -34,7 +45,7 @@ __all__ = [
 class TwoFactorSummary:
     enabled: bool
     totp_id: str | None
-    status: str | None
+    status: AuthenticatorStatus | None
     enrolled_at: float | None
     recovery_codes_remaining: int
 
@@ -88,6 +99,20 @@ def _summary(state: TwoFactorState | None) -> TwoFactorSummary:
     )
 
 
+@with_config(ConfigDict(extra="forbid", strict=True))
+class UserFields(TypedDict, total=False):
+    """A user's fields as the services take them: a key given is set (None clears it, and a
+    password of None removes the password); a key left out stays as it is."""
+
+    email: Email | None
+    username: Username | None
+    phone: Phone | None
+    password: Password | None
+    status: UserStatus
+
+
+_USER_FIELDS = TypeAdapter(UserFields)
+
 _NO_IDENTIFIER = "A user needs an email, a username or a phone number."
 _NO_IDENTIFIER_ERROR = {
     "loc": ["body"],
@@ -96,37 +121,41 @@ _NO_IDENTIFIER_ERROR = {
 }
 
 
-_AT_IN_USERNAME_ERROR = {"loc": ["username"], "msg": "must not contain '@'", "type": "value_error"}
+def _checked(values: Mapping[str, Any]) -> UserFields:
+    """``values`` by the identifier rules (whoever calls: the API, the CLI, a sign-up), with the
+    email lower-cased: emails are matched case-insensitively, so they are stored lower-cased."""
+    try:
+        fields = _USER_FIELDS.validate_python(dict(values))
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors(exc)) from None
+    email = fields.get("email")
+    if email:
+        fields["email"] = email.lower()
+    return fields
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    """Emails are matched case-insensitively, so they are stored lower-cased. A username never
-    holds '@': sign-in takes an email or a username, and one text must name one account."""
-    if "@" in (values.get("username") or ""):
-        raise ValidationFailed(errors=[_AT_IN_USERNAME_ERROR])
-    if values.get("email"):
-        values = {**values, "email": values["email"].lower()}
-    return values
-
-
-async def _hash_password(rt: Runtime, values: dict[str, Any]) -> dict[str, Any]:
-    if "password" not in values:
-        return values
-    password = values.pop("password")
-    values["password_hash"] = None if password is None else await rt.passwords.hash_async(password)
-    return values
+async def _columns(rt: Runtime, fields: UserFields) -> dict[str, Any]:
+    """The row's columns for ``fields``: a password becomes its argon2id hash."""
+    columns: dict[str, Any] = {name: value for name, value in fields.items() if name != "password"}
+    if "password" in fields:
+        password = fields["password"]
+        columns["password_hash"] = (
+            None if password is None else await rt.passwords.hash_async(password)
+        )
+    return columns
 
 
 async def create_user(
-    rt: Runtime, actor: Actor, env: EnvironmentRecord, values: dict[str, Any]
+    rt: Runtime, actor: Actor, env: EnvironmentRecord, values: UserFields | Mapping[str, Any]
 ) -> UserView:
+    """A new user (``status`` active unless given); it needs an email, a username or a phone."""
     if not (values.get("email") or values.get("username") or values.get("phone")):
         raise ValidationFailed(_NO_IDENTIFIER, errors=[_NO_IDENTIFIER_ERROR])
-    values = await _hash_password(rt, _clean(dict(values)))
-    values.setdefault("status", "active")
+    columns = await _columns(rt, _checked(values))
+    columns.setdefault("status", "active")
     async with rt.db.transaction() as tx:
         user_id = await repo.insert_user(
-            tx, environment_id=env.id, values=values, now=rt.clock.now()
+            tx, environment_id=env.id, values=columns, now=rt.clock.now()
         )
         await audit(tx, rt, actor, "user.create", "ok", environment_id=env.id, user_id=user_id)
         user = await require_user(tx, env, user_id)
@@ -158,17 +187,22 @@ async def list_users(
 
 
 async def update_user(
-    rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id: str, values: dict[str, Any]
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    values: UserFields | Mapping[str, Any],
 ) -> UserView:
-    values = await _hash_password(rt, _clean(dict(values)))
+    """Set the fields given; a change of trust (disabled, password) ends the user's sessions."""
+    columns = await _columns(rt, _checked(values))
     async with rt.db.transaction() as tx:
-        if values and not await repo.update_user(tx, env.id, user_id, values, rt.clock.now()):
+        if columns and not await repo.update_user(tx, env.id, user_id, columns, rt.clock.now()):
             raise NotFound("Unknown user.")
         user = await require_user(tx, env, user_id)
         if not (user.email or user.username or user.phone):
             raise ValidationFailed(_NO_IDENTIFIER, errors=[_NO_IDENTIFIER_ERROR])
         await audit(tx, rt, actor, "user.update", "ok", environment_id=env.id, user_id=user_id)
-        reason = _trust_change(values)
+        reason = _trust_change(columns)
         if reason is not None:
             await end_all_sessions(
                 tx, rt, actor, environment_id=env.id, user_id=user_id, reason=reason
@@ -216,8 +250,10 @@ async def sign_up_user(
         # Someone else's account; or a new one while the journey has proven another user.
         raise IdentityNotVerified()
     try:
-        values = {"email": identifier} if is_email else {"username": identifier}
-        return (await create_user(rt, actor, env, values)).user
+        fields: UserFields = {"email": identifier} if is_email else {"username": identifier}
+        return (await create_user(rt, actor, env, fields)).user
     except Conflict:
         # Created by a concurrent request between the lookup and the insert: not ours either.
         raise IdentityNotVerified() from None
+    except ValidationFailed as exc:  # the identifier rules, told as the sign-up's own text
+        raise ValidationFailed(_BAD_IDENTIFIER, errors=exc.errors) from None

@@ -43,18 +43,27 @@ from pydantic import (
 
 from twostep.crypto import hash_api_key, new_api_key
 from twostep.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from twostep.identifiers import field_errors
 from twostep.policy import TotpOverride
 from twostep.services.audit import audit
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage.repositories import applications as repo
-from twostep.storage.repositories.applications import ApplicationRecord
+from twostep.storage.repositories.applications import ApplicationRecord, TokenFormat
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.sessions import revoke_client_sessions
 
 __all__ = [
+    "BAD_CLIENT",
     "CLIENT_ID_PATTERN",
+    "DEFAULT_NOT_DELETABLE",
     "GRANT_TYPES",
+    "LOOPBACK_HOSTS",
+    "MAX_REDIRECT_URIS",
+    "MAX_REDIRECT_URI_LENGTH",
+    "PUBLIC_APPLICATION",
     "SECRET_PREFIX",
+    "UNKNOWN_APPLICATION",
+    "AccessTokenExpiration",
     "ApplicationName",
     "ApplicationPage",
     "ApplicationSettings",
@@ -62,8 +71,8 @@ __all__ = [
     "GrantType",
     "GrantTypes",
     "IssuedSecret",
+    "RedirectUri",
     "RedirectUris",
-    "TokenFormat",
     "authenticate_client",
     "create_application",
     "delete_application",
@@ -76,7 +85,6 @@ __all__ = [
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
-TokenFormat = Literal["jwt", "opaque"]
 SECRET_PREFIX = "tsc"  # noqa: S105 - the prefix of client secrets, not one
 MAX_REDIRECT_URIS = 20
 MAX_REDIRECT_URI_LENGTH = 2000
@@ -211,14 +219,6 @@ class IssuedSecret:
     client_secret: str | None
 
 
-def _errors(exc: ValidationError, *loc: str | int) -> list[dict[str, Any]]:
-    """Pydantic errors as ``{loc, msg, type}`` under ``loc``, without the input values."""
-    return [
-        {"loc": [*loc, *error["loc"]], "msg": error["msg"], "type": error["type"]}
-        for error in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
-
-
 def _error(field: str, msg: str, kind: str) -> dict[str, Any]:
     return {"loc": ["body", field], "msg": msg, "type": kind}
 
@@ -270,7 +270,7 @@ def _validated(
     try:
         settings = ApplicationSettings.model_validate(dict(data))
     except ValidationError as exc:
-        raise ValidationFailed(errors=errors + _errors(exc, "body")) from None
+        raise ValidationFailed(errors=errors + field_errors(exc, "body")) from None
     errors += _cross_field_errors(settings, is_default=is_default)
     if errors:
         raise ValidationFailed(errors=errors)
@@ -312,7 +312,7 @@ async def create_application(
         try:
             _CLIENT_ID.validate_python(client_id, strict=True)
         except ValidationError as exc:
-            errors = _errors(exc, "body", "client_id")
+            errors = field_errors(exc, "body", "client_id")
     if values.get("name") is None:
         values["name"] = client_id if isinstance(client_id, str) else "application"
     settings = _validated(values, is_default=False, errors=errors)

@@ -3,16 +3,15 @@ sessions a login issues."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from twostep.crypto import hash_api_key, new_api_key
+from twostep.crypto import hash_api_key, keyed_digest, new_api_key
 from twostep.errors import AccountLocked, InvalidCredentials, LockedOut, NotAuthenticated
 from twostep.otp.backoff import delay_table
 from twostep.services.audit import audit
+from twostep.services.decision import Decision, accepted, refused
 from twostep.services.runtime import Actor, Runtime
 from twostep.services.throttle import (
     RATE_LIMITED,
@@ -33,6 +32,11 @@ from twostep.storage.repositories.users import UserRecord, find_user_by_identifi
 from twostep.storage.tables import new_id
 
 __all__ = [
+    "MAX_IDENTIFIER",
+    "MAX_PASSWORD",
+    "PASSWORD_MAX_DELAY",
+    "PASSWORD_MAX_FAILURES",
+    "PASSWORD_QUIET_S",
     "IssuedSession",
     "check_password",
     "end_session",
@@ -69,9 +73,9 @@ async def check_password(
         subject = _password_subject(rt, env, identifier, user)
         refusal = await _refusal(tx, rt, actor, env, subject)
         if refusal is not None:
-            await audit(tx, rt, actor, "login.password", refusal[0], **_about(env, user))
+            await audit(tx, rt, actor, "login.password", refusal.outcome, **_about(env, user))
     if refusal is not None:
-        raise LockedOut(TOO_MANY_ATTEMPTS, retry_after=refusal[1], seconds=refusal[1])
+        refusal.raise_refusal()
     # argon2 runs in a thread, outside any transaction.
     valid: bool
     if user is None or user.password_hash is None or user.status != "active":
@@ -79,16 +83,31 @@ async def check_password(
     else:
         valid = await rt.passwords.verify_async(user.password_hash, password)
     async with rt.db.transaction() as tx:
-        refusal = await _count(tx, rt, actor, env, subject, valid=valid and user is not None)
-        outcome = refusal[0] if refusal else "ok" if valid else "invalid"
-        await audit(tx, rt, actor, "login.password", outcome, **_about(env, user))
-    if refusal is not None:
-        raise LockedOut(TOO_MANY_ATTEMPTS, retry_after=refusal[1], seconds=refusal[1])
-    if not valid or user is None:
-        raise InvalidCredentials()
-    if user.lock_closed:
-        raise AccountLocked()
+        decision = await _count(tx, rt, actor, env, subject, valid=valid and user is not None)
+        if decision is None:
+            decision = _verdict(user if valid else None)
+        await audit(tx, rt, actor, "login.password", decision.outcome, **_about(env, user))
+    decision.raise_refusal()
+    assert user is not None  # a decision without refusal names the user
     return user
+
+
+def _verdict(user: UserRecord | None) -> Decision:
+    """The answer to an evaluated password (``user`` when it was right); a closed lock
+    (spec 3.13) is told only to whoever knows the password."""
+    if user is None:
+        return refused("invalid", InvalidCredentials())
+    if user.lock_closed:
+        return refused("ok", AccountLocked())
+    return accepted()
+
+
+def _locked(wait: int) -> Decision:
+    return refused("locked", LockedOut(TOO_MANY_ATTEMPTS, retry_after=wait, seconds=wait))
+
+
+def _rate_limited(wait: int) -> Decision:
+    return refused(RATE_LIMITED, LockedOut(TOO_MANY_ATTEMPTS, retry_after=wait, seconds=wait))
 
 
 def _about(env: EnvironmentRecord, user: UserRecord | None) -> dict[str, Any]:
@@ -102,26 +121,26 @@ def _password_subject(
     no one) a keyed hash of it, so an unknown username locks like a known one."""
     if user is not None:
         return f"user:{user.id}"
-    message = f"password-subject:{env.id}:{identifier.casefold()}".encode()
-    return "unknown:" + hmac.new(rt.keyring.pepper, message, hashlib.sha256).hexdigest()
+    digest = keyed_digest(rt.keyring.pepper, "password-subject", env.id, identifier.casefold())
+    return "unknown:" + digest
 
 
 async def _refusal(
     tx: Tx, rt: Runtime, actor: Actor, env: EnvironmentRecord, subject: str
-) -> tuple[str, int] | None:
-    """(audit outcome, seconds to wait) when the attempt must not be evaluated at all."""
+) -> Decision | None:
+    """The refusal of an attempt that must not be evaluated at all (address or account locked)."""
     wait = await address_refusal(tx, rt, actor, env)
     if wait is not None:
-        return RATE_LIMITED, wait
+        return _rate_limited(wait)
     now = rt.clock.now()
     locked_until = await password_locked_until(tx, env.id, subject)
-    return ("locked", math.ceil(locked_until - now)) if locked_until > now else None
+    return _locked(math.ceil(locked_until - now)) if locked_until > now else None
 
 
 async def _count(
     tx: Tx, rt: Runtime, actor: Actor, env: EnvironmentRecord, subject: str, *, valid: bool
-) -> tuple[str, int] | None:
-    """Count the evaluated attempt; (outcome, wait) when it must be answered with the lock
+) -> Decision | None:
+    """Count the evaluated attempt; the lock's refusal when it must be answered with the lock
     instead of its result (a concurrent attempt locked the account, or the address's limit)."""
     now = rt.clock.now()
     if valid:
@@ -139,9 +158,9 @@ async def _count(
         )
         wait = await note_ip_failure(tx, rt, actor, env)
         if failures is not None:
-            return None if wait is None else (RATE_LIMITED, wait)
+            return None if wait is None else _rate_limited(wait)
     locked_until = await password_locked_until(tx, env.id, subject)
-    return "locked", max(1, math.ceil(locked_until - now))
+    return _locked(max(1, math.ceil(locked_until - now)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,5 +229,4 @@ async def end_session(rt: Runtime, token: str | None) -> None:
 
 def session_csrf(rt: Runtime, session: UserSession) -> str:
     """The CSRF token of a signed-in user's forms: bound to the session, derived, not stored."""
-    message = f"page-csrf:{session.id}".encode()
-    return hmac.new(rt.keyring.pepper, message, hashlib.sha256).hexdigest()
+    return keyed_digest(rt.keyring.pepper, "page-csrf", session.id)

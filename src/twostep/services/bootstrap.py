@@ -14,7 +14,14 @@ from twostep.storage import Tx
 from twostep.storage.repositories import organizations as repo
 from twostep.storage.repositories.organizations import Principal
 
-__all__ = ["DemoSetup", "ensure_admin_key", "ensure_demo"]
+__all__ = [
+    "DEMO_DOMAIN",
+    "DEMO_PASSWORD",
+    "DEMO_USER",
+    "DemoSetup",
+    "ensure_admin_key",
+    "ensure_demo",
+]
 
 _CLI = Actor("cli")
 _CONFIGURED = "TWOSTEP_ADMIN_API_KEY"

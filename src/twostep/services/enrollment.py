@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from twostep.errors import TotpAlreadyEnrolled, TotpNotEnrolled
 from twostep.otp import Algorithm, KeyUri, TotpParams, b32encode, build_key_uri, new_secret
@@ -10,32 +11,32 @@ from twostep.policy import AuthConfig, TotpOverride, effective_totp_params
 from twostep.services.accounts import require_application, require_user
 from twostep.services.audit import audit
 from twostep.services.metrics import CODE_CHECKS
+from twostep.services.organizations import fresh_environment
 from twostep.services.qr import qr_svg
 from twostep.services.recovery import issue_recovery_codes
 from twostep.services.revocation import end_all_sessions
-from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
+from twostep.services.runtime import Actor, Runtime, ensure_totp_enabled
 from twostep.services.throttle import guard_address
 from twostep.services.verification import (
-    Outcome,
     check_code,
     check_ip_failure,
     load_context,
-    raise_for,
 )
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators as repo
 from twostep.storage.repositories.applications import ApplicationRecord
-from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment
+from twostep.storage.repositories.authenticators import AuthenticatorStatus
+from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.users import UserRecord
 from twostep.storage.tables import new_id
 
-__all__ = ["Registration", "confirm", "register", "reset"]
+__all__ = ["Registration", "account_label", "authenticator_row", "confirm", "register", "reset"]
 
 
 @dataclass(frozen=True, slots=True)
 class Registration:
     id: str
-    status: str
+    status: AuthenticatorStatus
     secret: str
     uri: str
     qr_svg: str
@@ -53,6 +54,36 @@ def _params(config: AuthConfig, app: ApplicationRecord) -> TotpParams:
     return TotpParams(Algorithm(algorithm), digits, period)
 
 
+def authenticator_row(
+    rt: Runtime,
+    authenticator_id: str,
+    user_id: str,
+    application_id: str,
+    secret: bytes,
+    params: TotpParams,
+    status: AuthenticatorStatus,
+    now: float,
+) -> dict[str, Any]:
+    """A new authenticator's columns: the secret sealed, bound to the authenticator's id."""
+    key_id, sealed = rt.box.encrypt(secret, aad=authenticator_id.encode())
+    return {
+        "id": authenticator_id,
+        "user_id": user_id,
+        "application_id": application_id,
+        "status": status,
+        "key_id": key_id,
+        "secret_ciphertext": sealed,
+        "algorithm": params.algorithm.value,
+        "digits": params.digits,
+        "period": params.period,
+        "last_step": -1,
+        "failures": 0,
+        "locked_until": 0.0,
+        "created_at": now,
+        "activated_at": now if status == "active" else None,
+    }
+
+
 async def register(
     rt: Runtime,
     actor: Actor,
@@ -65,8 +96,7 @@ async def register(
     """Issue a new secret; replaces a pending authenticator, refuses over an active one."""
     now = rt.clock.now()
     async with rt.db.transaction() as tx:
-        fresh = await get_environment(tx, env.organization_domain, env.name)
-        config = config_of(fresh.auth_config if fresh else env.auth_config)
+        config = (await fresh_environment(tx, env)).config
         ensure_totp_enabled(rt.settings, config)
         user = await require_user(tx, env, user_id)
         app = await require_application(tx, env, client_id)
@@ -78,28 +108,9 @@ async def register(
         params = _params(config, app)
         secret = new_secret()
         authenticator_id = new_id()
-        key_id, sealed = rt.box.encrypt(secret, aad=authenticator_id.encode())
-        status = "pending" if config.totp.confirm_enrollment else "active"
-        inserted = await repo.insert_authenticator(
-            tx,
-            {
-                "id": authenticator_id,
-                "user_id": user.id,
-                "application_id": app.id,
-                "status": status,
-                "key_id": key_id,
-                "secret_ciphertext": sealed,
-                "algorithm": params.algorithm.value,
-                "digits": params.digits,
-                "period": params.period,
-                "last_step": -1,
-                "failures": 0,
-                "locked_until": 0.0,
-                "created_at": now,
-                "activated_at": now if status == "active" else None,
-            },
-        )
-        if not inserted:
+        status: AuthenticatorStatus = "pending" if config.totp.confirm_enrollment else "active"
+        row = authenticator_row(rt, authenticator_id, user.id, app.id, secret, params, status, now)
+        if not await repo.insert_authenticator(tx, row):
             raise TotpAlreadyEnrolled()
         codes = None
         if status == "active":
@@ -137,19 +148,14 @@ async def confirm(
         verdict = await check_ip_failure(
             tx, rt, actor, env, await check_code(tx, rt, authenticator, config, code, claim)
         )
-        if verdict.outcome is Outcome.ACCEPTED:
+        decision = verdict.decision()
+        if decision.ok:
             codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
         await audit(
-            tx,
-            rt,
-            actor,
-            "totp.confirm",
-            verdict.outcome.value,
-            environment_id=env.id,
-            user_id=user_id,
+            tx, rt, actor, "totp.confirm", decision.outcome, environment_id=env.id, user_id=user_id
         )
-    CODE_CHECKS.labels("confirm", verdict.outcome.value).inc()
-    raise_for(verdict)
+    CODE_CHECKS.labels("confirm", decision.outcome).inc()
+    decision.raise_refusal()
     return codes
 
 
@@ -162,8 +168,10 @@ async def reset(
     client_id: str | None = None,
     end_sessions: bool = True,
     sign_in: bool = False,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """Remove the user's authenticator and its recovery codes (spec 3.8).
+    """Remove the user's authenticator and its recovery codes (spec 3.8); ``details`` (an
+    operator's reason) go into the audit event.
 
     An admin's reset ends every session of the user (spec 3b.8); the user's own disable
     journey passes ``end_sessions=False``, as it goes on to issue the session it signs in,
@@ -179,7 +187,16 @@ async def reset(
             existing = await repo.get_authenticator(tx, user.id, app.id)
         if existing is None or not await repo.delete_authenticator(tx, existing.id):
             raise TotpNotEnrolled()
-        await audit(tx, rt, actor, "totp.reset", "ok", environment_id=env.id, user_id=user.id)
+        await audit(
+            tx,
+            rt,
+            actor,
+            "totp.reset",
+            "ok",
+            environment_id=env.id,
+            user_id=user.id,
+            details=details,
+        )
         if end_sessions:
             await end_all_sessions(
                 tx, rt, actor, environment_id=env.id, user_id=user.id, reason="totp_reset"

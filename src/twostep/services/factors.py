@@ -8,7 +8,7 @@ from typing import Final
 
 from twostep.errors import NotFound
 from twostep.services.accounts import require_user
-from twostep.services.runtime import Runtime, config_of, totp_enabled
+from twostep.services.runtime import Runtime, totp_enabled
 from twostep.storage.repositories import authenticators as repo
 from twostep.storage.repositories.authenticators import ActiveAuthenticator, AuthenticatorRecord
 from twostep.storage.repositories.organizations import EnvironmentRecord
@@ -54,7 +54,7 @@ async def second_factor_required(
     """Whether signing in to the application needs a second factor: TOTP is on and the user
     has an active authenticator in any application of the environment."""
     context = await _context(rt, env, user_id, client_id)
-    config = config_of(context.auth_config)
+    config = context.config
     return context.authenticator is not None and totp_enabled(rt.settings, config)
 
 

@@ -6,19 +6,19 @@ from __future__ import annotations
 from twostep.errors import Conflict, Forbidden, NotFound
 from twostep.services.accounts import UserView, get_user, require_user
 from twostep.services.audit import audit
+from twostep.services.organizations import fresh_environment
 from twostep.services.revocation import end_all_sessions
-from twostep.services.runtime import Actor, Runtime, config_of
+from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
 from twostep.storage.repositories import users as repo
 from twostep.storage.repositories.authenticators import delete_user_authenticators
-from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment
+from twostep.storage.repositories.organizations import EnvironmentRecord
 
 __all__ = ["pair_lock", "set_lock", "unpair_lock"]
 
 
 async def _ensure_enabled(tx: Tx, env: EnvironmentRecord) -> None:
-    fresh = await get_environment(tx, env.organization_domain, env.name)
-    if not config_of(fresh.auth_config if fresh else env.auth_config).lock.enabled:
+    if not (await fresh_environment(tx, env)).config.lock.enabled:
         raise Forbidden("Lock pairing is not enabled for this environment.")
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from twostep.crypto import api_key_prefix, hash_api_key, new_api_key
-from twostep.errors import Forbidden, NotFound, Unauthorized
+from twostep.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from twostep.identifiers import Domain, EmailDomain, PrintableName, field_errors
 from twostep.policy import AuthConfig, apply_patch
 from twostep.services.audit import audit
-from twostep.services.runtime import Actor, Runtime, config_of
+from twostep.services.runtime import Actor, Runtime
 from twostep.services.webhooks import check_endpoint, signing_key
 from twostep.storage import Tx
 from twostep.storage.repositories import organizations as repo
@@ -25,6 +29,8 @@ from twostep.storage.repositories.organizations import (
 __all__ = [
     "ENVIRONMENTS",
     "CreatedOrganization",
+    "EnvironmentName",
+    "EnvironmentSnapshot",
     "IssuedApiKey",
     "PrincipalCache",
     "authenticate",
@@ -32,6 +38,7 @@ __all__ = [
     "create_organization",
     "environment_by_id",
     "environment_for",
+    "fresh_environment",
     "get_auth_config",
     "get_organization",
     "issue_api_key",
@@ -53,10 +60,31 @@ class CreatedOrganization:
     api_keys: dict[str, str]
 
 
+@with_config(ConfigDict(extra="forbid", strict=True))
+class _NewOrganization(TypedDict):
+    name: PrintableName
+    domain: Domain
+    email_domains: Annotated[list[EmailDomain], Field(max_length=50)]
+
+
+_NEW_ORGANIZATION = TypeAdapter(_NewOrganization)
+
+
+def _check_organization(name: str, domain: str, email_domains: list[str]) -> None:
+    """The identifier rules of a new organization (the API's, the CLI's), or ValidationFailed."""
+    try:
+        _NEW_ORGANIZATION.validate_python(
+            {"name": name, "domain": domain, "email_domains": email_domains}
+        )
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors(exc)) from None
+
+
 async def create_organization(
     rt: Runtime, actor: Actor, *, name: str, domain: str, email_domains: list[str]
 ) -> CreatedOrganization:
     """An organization with its two environments, a default application and one key each."""
+    _check_organization(name, domain, email_domains)
     now = rt.clock.now()
     keys: dict[str, str] = {}
     async with rt.db.transaction() as tx:
@@ -176,7 +204,8 @@ async def get_organization(rt: Runtime, principal: Principal, domain: str) -> Or
 
 
 class PrincipalCache:
-    """API key hash -> principal, for a few seconds: a cache, so revocation lags by its TTL."""
+    """API key hash -> principal, for a few seconds: a cache, so revocation lags by its TTL, and
+    the principal's environment is an ``EnvironmentSnapshot`` as old as its entry."""
 
     def __init__(self, ttl_s: float = 5.0) -> None:
         self.ttl_s = ttl_s
@@ -237,10 +266,17 @@ async def principal_by_key_id(rt: Runtime, key_id: str) -> Principal | None:
         return await repo.find_principal_by_key_id(tx, key_id)
 
 
+# What a request acts on: an environment as read when its API key was looked up, which the
+# principal cache serves for up to its TTL. Good for routing and most rules; a decision that
+# must see the latest auth config reads ``fresh_environment`` inside its transaction.
+EnvironmentSnapshot: TypeAlias = EnvironmentRecord
+
+
 async def environment_for(
     rt: Runtime, principal: Principal, domain: str, requested: str | None
-) -> EnvironmentRecord:
-    """The environment a request acts on: the key's own; an admin key picks one (production)."""
+) -> EnvironmentSnapshot:
+    """The environment a request acts on (a snapshot): the key's own; an admin key picks one
+    (production)."""
     if principal.environment is not None:
         env = principal.environment
         if env.organization_domain != domain or (requested and requested != env.name):
@@ -274,9 +310,12 @@ async def environment_by_id(rt: Runtime, environment_id: str) -> EnvironmentReco
     return env
 
 
-async def _fresh_environment(
+async def fresh_environment(
     tx: Tx, env: EnvironmentRecord, *, for_update: bool = False
 ) -> EnvironmentRecord:
+    """``env`` as the store holds it now, read in ``tx`` (``for_update`` locks its row): for a
+    decision that must see the latest auth config. The record a request carries (from
+    ``environment_for``, the principal cache) may be a few seconds old."""
     fresh = await repo.get_environment(tx, env.organization_domain, env.name, for_update=for_update)
     if fresh is None:
         raise NotFound("Unknown organization or environment.")
@@ -315,8 +354,8 @@ def _without_read_only(patch: Any) -> Any:
 async def get_auth_config(rt: Runtime, env: EnvironmentRecord) -> dict[str, Any]:
     """The environment's auth config as JSON, with ``delivery.webhook.signing_key`` if set."""
     async with rt.db.transaction() as tx:
-        fresh = await _fresh_environment(tx, env)
-    return _shown(rt, env, config_of(fresh.auth_config))
+        fresh = await fresh_environment(tx, env)
+    return _shown(rt, env, fresh.config)
 
 
 async def patch_auth_config(
@@ -328,10 +367,10 @@ async def patch_auth_config(
     """
     # The webhook endpoint is resolved before the transaction (DNS may take seconds); a
     # concurrent patch can only keep an endpoint that its own check admitted.
-    await check_endpoint(rt, apply_patch(config_of(env.auth_config), _without_read_only(patch)))
+    await check_endpoint(rt, apply_patch(env.config, _without_read_only(patch)))
     async with rt.db.transaction() as tx:
-        fresh = await _fresh_environment(tx, env, for_update=True)
-        config = apply_patch(config_of(fresh.auth_config), _without_read_only(patch))
+        fresh = await fresh_environment(tx, env, for_update=True)
+        config = apply_patch(fresh.config, _without_read_only(patch))
         stored = json.dumps(config.model_dump(mode="json"), sort_keys=True)
         await repo.set_auth_config(tx, env.id, stored)
         await audit(tx, rt, actor, "auth_config.update", "ok", environment_id=env.id)

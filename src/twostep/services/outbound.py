@@ -16,29 +16,49 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from typing import Final, Literal
 
 import httpx
 
 from twostep.services.runtime import Runtime
 from twostep.settings import Network, Settings
 
-__all__ = ["DestinationRefused", "admitted", "check_destination", "post"]
+__all__ = [
+    "INTERNAL",
+    "NOT_A_URL",
+    "NOT_HTTPS",
+    "DestinationRefused",
+    "IPAddress",
+    "Refusal",
+    "admitted",
+    "check_destination",
+    "post",
+]
 
 IPAddress = IPv4Address | IPv6Address
 
-NOT_HTTPS = "must be an https URL (http only for networks the server allows)"
-NOT_A_URL = "must be an http or https URL"
-INTERNAL = "must not reach a loopback, private or otherwise internal address"
+# Why a destination is refused: a stable code each (the admin console shows its own text for
+# it), and the English message of the API.
+Refusal = Literal["not_https", "not_http_url", "internal_address"]
+NOT_HTTPS: Final = "not_https"
+NOT_A_URL: Final = "not_http_url"
+INTERNAL: Final = "internal_address"
+_REASONS: dict[Refusal, str] = {
+    NOT_HTTPS: "must be an https URL (http only for networks the server allows)",
+    NOT_A_URL: "must be an http or https URL",
+    INTERNAL: "must not reach a loopback, private or otherwise internal address",
+}
 _NAT64 = IPv6Network("64:ff9b::/96")
 _LOOPBACK = IPv4Address("127.0.0.1")
 
 
 class DestinationRefused(Exception):
-    """The URL may not be called; ``reason`` is one of the texts above."""
+    """The URL may not be called: ``code`` says why, ``reason`` in English."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, code: Refusal) -> None:
+        self.code: Refusal = code
+        self.reason = _REASONS[code]
+        super().__init__(self.reason)
 
 
 class _Unresolved(Exception):

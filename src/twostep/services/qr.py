@@ -7,7 +7,7 @@ import math
 
 import segno
 
-__all__ = ["qr_png", "qr_svg"]
+__all__ = ["BORDER", "MIN_WIDTH_PX", "qr_png", "qr_svg"]
 
 
 # Drawn at least this wide (CSS px) where there is room; a page may shrink it to fit.

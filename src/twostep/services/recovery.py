@@ -14,6 +14,7 @@ from twostep.errors import (
 from twostep.otp import new_recovery_codes, normalize_recovery_code
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
+from twostep.services.decision import Decision, accepted, refused
 from twostep.services.metrics import RECOVERY_USES
 from twostep.services.runtime import Actor, Runtime
 from twostep.services.throttle import RATE_LIMITED, guard_address, note_ip_failure
@@ -68,40 +69,49 @@ async def use_recovery_code(
     """Spend one recovery code; lifts a lockout. Returns how many are left. With ``sign_in``,
     a code of the authenticator a sign-in to the application asks (spec 3b.1)."""
     await guard_address(rt, actor, env, "recovery.use", user_id=user_id)
-    wait: int | None = None
     async with rt.db.transaction() as tx:
         authenticator, config = await load_active(tx, rt, env, user_id, client_id, sign_in=sign_in)
-        now = rt.clock.now()
         left = await recovery_codes.count_unused(tx, authenticator.id)
-        canonical = normalize_recovery_code(code)
         if left == 0:
-            outcome = "exhausted"
-        elif canonical and await recovery_codes.consume_code(
-            tx, authenticator.id, code_hash := hash_recovery_code(rt.keyring.pepper, canonical), now
-        ):
-            window_s = config.recovery_codes.once_per_hours * 3600
-            if await claim_recovery_window(tx, user_id, now=now, window_s=window_s):
-                await authenticators.clear_failures(tx, authenticator.id)
-                outcome = "ok"
-                left -= 1
-            else:
-                # Refused, and recorded: the code is given back so that it stays usable later.
-                await recovery_codes.release_code(tx, authenticator.id, code_hash)
-                user = await get_user(tx, env.id, user_id)
-                last_use = user.recovery_used_at if user and user.recovery_used_at else now
-                wait = max(1, math.ceil(last_use + window_s - now))
-                outcome = RATE_LIMITED
+            decision = refused("exhausted", RecoveryCodesExhausted())
         else:
-            wait = await note_ip_failure(tx, rt, actor, env)
-            outcome = "invalid" if wait is None else "throttled"
-        await audit(tx, rt, actor, "recovery.use", outcome, environment_id=env.id, user_id=user_id)
-    RECOVERY_USES.labels(outcome).inc()
-    if outcome == "exhausted":
-        raise RecoveryCodesExhausted()
-    if outcome == "invalid":
-        raise RecoveryCodeInvalid()
-    if outcome == "throttled":
-        raise LockedOut(retry_after=wait, seconds=wait)
-    if outcome == RATE_LIMITED:
-        raise RecoveryCodeRateLimited(retry_after=wait, hours=config.recovery_codes.once_per_hours)
-    return left
+            decision = await _spend(tx, rt, actor, env, user_id, authenticator.id, config, code)
+        await audit(
+            tx, rt, actor, "recovery.use", decision.outcome, environment_id=env.id, user_id=user_id
+        )
+    RECOVERY_USES.labels(decision.outcome).inc()
+    decision.raise_refusal()
+    return left - 1
+
+
+async def _spend(
+    tx: Tx,
+    rt: Runtime,
+    actor: Actor,
+    env: EnvironmentRecord,
+    user_id: str,
+    authenticator_id: str,
+    config: AuthConfig,
+    code: str,
+) -> Decision:
+    """Consume ``code`` if it is one of the unused codes and the user's window allows a use;
+    a wrong code counts against the end user's address."""
+    now = rt.clock.now()
+    canonical = normalize_recovery_code(code)
+    code_hash = hash_recovery_code(rt.keyring.pepper, canonical) if canonical else ""
+    if not canonical or not await recovery_codes.consume_code(tx, authenticator_id, code_hash, now):
+        wait = await note_ip_failure(tx, rt, actor, env)
+        if wait is None:
+            return refused("invalid", RecoveryCodeInvalid())
+        return refused("throttled", LockedOut(retry_after=wait, seconds=wait))
+    hours = config.recovery_codes.once_per_hours
+    window_s = hours * 3600
+    if await claim_recovery_window(tx, user_id, now=now, window_s=window_s):
+        await authenticators.clear_failures(tx, authenticator_id)
+        return accepted()
+    # Refused, and recorded: the code is given back so that it stays usable later.
+    await recovery_codes.release_code(tx, authenticator_id, code_hash)
+    user = await get_user(tx, env.id, user_id)
+    last_use = user.recovery_used_at if user and user.recovery_used_at else now
+    wait = max(1, math.ceil(last_use + window_s - now))
+    return refused(RATE_LIMITED, RecoveryCodeRateLimited(retry_after=wait, hours=hours))

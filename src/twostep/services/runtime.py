@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import httpx
 
 from twostep.clock import Clock
 from twostep.crypto import Keyring, SecretBox
 from twostep.errors import OperationDisabled
+from twostep.i18n import NO_OVERRIDES, Texts
 from twostep.passwords import PasswordHasher
-from twostep.policy import AuthConfig, load_config
+from twostep.policy import AuthConfig, parse_config
+from twostep.services.memo import Memo
 from twostep.settings import Settings
 from twostep.storage import Database
 
@@ -44,6 +44,11 @@ class Runtime:
     passwords: PasswordHasher
     # Shared so connections are pooled; whoever disposes ``db`` closes it too (``aclose``).
     http: httpx.AsyncClient = field(default_factory=new_http_client)
+    # The operator's overrides of texts (TWOSTEP_TRANSLATIONS_DIR), read once by the web edge.
+    texts: Texts = NO_OVERRIDES
+    # Compiled published journey versions (they never change), by (environment, name, version);
+    # typed loosely because the journeys layer, above this one, owns what is kept.
+    compiled_journeys: Memo[tuple[str, str, int], object] = field(default_factory=lambda: Memo(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +70,10 @@ class Actor:
         return cls(name, ip, ip)
 
 
-@lru_cache(maxsize=256)
 def config_of(auth_config_json: str) -> AuthConfig:
-    """The auth config stored as JSON text; parsed once per distinct text."""
-    return load_config(json.loads(auth_config_json))
+    """The auth config stored as JSON text (an ``EnvironmentRecord`` carries it parsed already,
+    as ``config``: this is for text read with another record)."""
+    return parse_config(auth_config_json)
 
 
 def totp_enabled(settings: Settings, config: AuthConfig) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from twostep.errors import LockedOut
 from twostep.services.audit import audit
+from twostep.services.decision import refused
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
 from twostep.storage.repositories.organizations import EnvironmentRecord
@@ -64,8 +65,9 @@ async def guard_address(
         wait = await address_refusal(tx, rt, actor, env)
         if wait is None:
             return
-        await audit(tx, rt, actor, action, RATE_LIMITED, environment_id=env.id, user_id=user_id)
-    raise LockedOut(msgid, retry_after=wait, seconds=wait)
+        decision = refused(RATE_LIMITED, LockedOut(msgid, retry_after=wait, seconds=wait))
+        await audit(tx, rt, actor, action, decision.outcome, environment_id=env.id, user_id=user_id)
+    decision.raise_refusal()
 
 
 async def note_ip_failure(tx: Tx, rt: Runtime, actor: Actor, env: EnvironmentRecord) -> int | None:

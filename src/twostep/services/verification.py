@@ -14,13 +14,15 @@ from twostep.errors import (
     LockedOut,
     NotFound,
     TotpNotEnrolled,
+    TwostepError,
 )
 from twostep.otp import Algorithm, TotpParams, code_for_step, find_step, time_step
 from twostep.otp.backoff import MAX_DELAY, SUSPEND_AFTER, delay_table, is_suspended
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
+from twostep.services.decision import Decision
 from twostep.services.metrics import CODE_CHECKS
-from twostep.services.runtime import Actor, Runtime, config_of, ensure_totp_enabled
+from twostep.services.runtime import Actor, Runtime, ensure_totp_enabled
 from twostep.services.throttle import guard_address, note_ip_failure
 from twostep.storage import Tx
 from twostep.storage.repositories import authenticators as repo
@@ -28,6 +30,7 @@ from twostep.storage.repositories.authenticators import AuthenticatorRecord, Ver
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
 __all__ = [
+    "Claim",
     "Outcome",
     "Verdict",
     "check_code",
@@ -35,7 +38,8 @@ __all__ = [
     "current_code",
     "load_active",
     "load_context",
-    "raise_for",
+    "params_of",
+    "secret_of",
     "verify_code",
 ]
 
@@ -56,6 +60,26 @@ class Verdict:
     retry_after: int = 0
     step: int | None = None
 
+    def decision(self) -> Decision:
+        """The verdict as its audit outcome and, when refused, the problem raised after commit."""
+        return Decision(self.outcome.value, self._refusal())
+
+    def _refusal(self) -> TwostepError | None:
+        match self.outcome:
+            case Outcome.ACCEPTED:
+                return None
+            case Outcome.INVALID:
+                return InvalidCode()
+            case Outcome.REUSED:
+                return CodeReused()
+            case Outcome.LOCKED:
+                return LockedOut(retry_after=self.retry_after, seconds=self.retry_after)
+            case Outcome.SUSPENDED:
+                return LockedOut(
+                    "Too many wrong codes: use a recovery code or ask an administrator to reset.",
+                    retry_after=self.retry_after,
+                )
+
 
 async def load_context(
     tx: Tx,
@@ -71,7 +95,7 @@ async def load_context(
     context = await repo.load_verify_context(tx, env.id, user_id, client_id, sign_in=sign_in)
     if context is None:
         raise NotFound("Unknown user or application.")
-    config = config_of(context.auth_config)
+    config = context.config
     ensure_totp_enabled(rt.settings, config)
     if context.lock_closed:
         # Spec 3.13: while the owner keeps the lock closed, no code opens the account.
@@ -174,24 +198,6 @@ async def check_ip_failure(
     return verdict
 
 
-def raise_for(verdict: Verdict) -> None:
-    """Turn a refused verdict into its problem, after the transaction that counted it committed."""
-    match verdict.outcome:
-        case Outcome.ACCEPTED:
-            return
-        case Outcome.INVALID:
-            raise InvalidCode()
-        case Outcome.REUSED:
-            raise CodeReused()
-        case Outcome.LOCKED:
-            raise LockedOut(retry_after=verdict.retry_after, seconds=verdict.retry_after)
-        case Outcome.SUSPENDED:
-            raise LockedOut(
-                "Too many wrong codes: use a recovery code or ask an administrator to reset.",
-                retry_after=verdict.retry_after,
-            )
-
-
 async def verify_code(
     rt: Runtime,
     actor: Actor,
@@ -216,17 +222,12 @@ async def verify_code(
         verdict = await check_ip_failure(
             tx, rt, actor, env, await check_code(tx, rt, authenticator, config, code, claim)
         )
+        decision = verdict.decision()
         await audit(
-            tx,
-            rt,
-            actor,
-            "totp.verify",
-            verdict.outcome.value,
-            environment_id=env.id,
-            user_id=user_id,
+            tx, rt, actor, "totp.verify", decision.outcome, environment_id=env.id, user_id=user_id
         )
-    CODE_CHECKS.labels("verify", verdict.outcome.value).inc()
-    raise_for(verdict)
+    CODE_CHECKS.labels("verify", decision.outcome).inc()
+    decision.raise_refusal()
 
 
 async def current_code(

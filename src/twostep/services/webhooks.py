@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import re
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -35,6 +36,8 @@ from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.users import UserRecord
 
 __all__ = [
+    "BACKOFF_S",
+    "MAX_ATTEMPTS",
     "SIGNATURE_HEADER",
     "Delivery",
     "check_endpoint",
@@ -70,7 +73,7 @@ async def check_endpoint(rt: Runtime, config: AuthConfig) -> None:
     except outbound.DestinationRefused as exc:
         loc = ["delivery", "webhook", "endpoint"]
         error = {"loc": loc, "msg": exc.reason, "type": "value_error"}
-        raise ValidationFailed(errors=[error]) from None
+        raise ValidationFailed(errors=[error], rules={tuple(loc): exc.code}) from None
 
 
 def _digest(key: str, body: bytes, timestamp: int) -> str:
@@ -147,6 +150,50 @@ def _retryable(status: int) -> bool:
     return status >= 500 or status == 429
 
 
+@dataclass(slots=True)
+class _Attempts:
+    """How a delivery went so far: the last answer's status or transport error, the outcome."""
+
+    count: int = 0
+    status: int | None = None
+    error: str | None = None
+    outcome: Delivery = "failed"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+async def _attempt(
+    rt: Runtime, webhook: WebhookConfig, key: str, body: bytes, seconds: float, tally: _Attempts
+) -> bool:
+    """One signed POST, noted in ``tally``; True when the delivery is over (no retry)."""
+    tally.count += 1
+    tally.status, tally.error, tally.outcome = None, None, "failed"
+    headers = _headers(webhook, sign(key, body, int(rt.clock.now())))
+    try:
+        # Streamed so that the receiver's answer body is never read.
+        async with outbound.post(
+            rt, webhook.endpoint, content=body, headers=headers, timeouts=httpx.Timeout(seconds)
+        ) as response:
+            tally.status = response.status_code
+    except outbound.DestinationRefused:
+        tally.outcome = "refused"
+        return True
+    except httpx.HTTPError as exc:
+        # The exception's text may quote the URL (and its query): only its type.
+        tally.error = type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            tally.outcome = "timeout"
+    if tally.succeeded:
+        tally.outcome = "delivered"
+        return True
+    if tally.status is not None and not _retryable(tally.status):
+        tally.outcome = "rejected"
+        return True
+    return tally.count >= MAX_ATTEMPTS
+
+
 async def deliver_code(
     rt: Runtime,
     env: EnvironmentRecord,
@@ -166,64 +213,32 @@ async def deliver_code(
     """
     body = _body(env, user, code, expires_at)
     key = signing_key(rt, env)
-    host = urlsplit(webhook.endpoint).hostname
     loop = asyncio.get_running_loop()
     deadline = loop.time() + webhook.timeout_ms / 1000
-    attempts = 0
-    status: int | None = None
-    error: str | None = None
-    outcome: Delivery = "failed"
+    tally = _Attempts()
     try:
         async with asyncio.timeout_at(deadline):
-            while True:
-                attempts += 1
-                headers = _headers(webhook, sign(key, body, int(rt.clock.now())))
-                left = max(deadline - loop.time(), 0.001)
-                status, error, outcome = None, None, "failed"
-                try:
-                    # Streamed so that the receiver's answer body is never read.
-                    async with outbound.post(
-                        rt,
-                        webhook.endpoint,
-                        content=body,
-                        headers=headers,
-                        timeouts=httpx.Timeout(left),
-                    ) as response:
-                        status = response.status_code
-                except outbound.DestinationRefused:
-                    outcome = "refused"
-                    break
-                except httpx.HTTPError as exc:
-                    # The exception's text may quote the URL (and its query): only its type.
-                    error = type(exc).__name__
-                    if isinstance(exc, httpx.TimeoutException):
-                        outcome = "timeout"
-                if status is not None and 200 <= status < 300:
-                    outcome = "delivered"
-                    break
-                if status is not None and not _retryable(status):
-                    outcome = "rejected"
-                    break
-                if attempts >= MAX_ATTEMPTS:
-                    break
-                pause = BACKOFF_S[attempts - 1]
+            while not await _attempt(
+                rt, webhook, key, body, max(deadline - loop.time(), 0.001), tally
+            ):
+                pause = BACKOFF_S[tally.count - 1]
                 if deadline - loop.time() <= pause:
                     break
                 await asyncio.sleep(pause)
     except TimeoutError:
         # The deadline may strike while a 2xx answer is being closed: that one counts.
-        if status is not None and 200 <= status < 300:
-            outcome = "delivered"
+        if tally.succeeded:
+            tally.outcome = "delivered"
         else:
-            outcome, error = "timeout", error or "TimeoutError"
-    log = _log.info if outcome == "delivered" else _log.warning
+            tally.outcome, tally.error = "timeout", tally.error or "TimeoutError"
+    log = _log.info if tally.outcome == "delivered" else _log.warning
     log(
         "webhook.delivery",
         environment_id=env.id,
-        host=host,
-        attempts=attempts,
-        outcome=outcome,
-        status=status,
-        error=error,
+        host=urlsplit(webhook.endpoint).hostname,
+        attempts=tally.count,
+        outcome=tally.outcome,
+        status=tally.status,
+        error=tally.error,
     )
-    return outcome
+    return tally.outcome

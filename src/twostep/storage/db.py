@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
-__all__ = ["Database", "Tx", "is_sqlite"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_S", "Database", "Tx", "is_sqlite"]
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _FIRST_PAUSE_S = 0.0002
@@ -55,7 +55,6 @@ class Database:
     """Owns the engine; ``transaction()`` is the unit of work every service call runs in."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
-        self.url = url
         self._sqlite = _SqliteStore(url, echo=echo) if is_sqlite(url) else None
         self._async: AsyncEngine | None = (
             None
@@ -65,13 +64,16 @@ class Database:
             )
         )
 
-    @property
-    def dialect(self) -> str:
-        return "sqlite" if self._sqlite else "postgresql"
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """Commit when the block ends, roll back when it raises; repositories never commit."""
+        """Commit when the block ends, roll back when it raises; repositories never commit.
+
+        Inside the block await nothing but ``tx.execute`` (and ``tx.begin_nested``): on SQLite
+        the unit of work holds the one writer's turn of every server process, and its statements
+        run inline on the event loop, so awaiting anything else (an HTTP call, ``to_thread``,
+        another transaction) stalls every other writer, or deadlocks on the turn. Do slow work
+        before or after the block. Every unit of work, a read-only one too, takes that turn.
+        """
         if self._sqlite is not None:
             async with self._sqlite.transaction() as tx:
                 yield tx
@@ -192,7 +194,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     # The driver must not open transactions itself: _sqlite_begin_immediate does.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
-    # WAL lets readers run beside the writer; NORMAL is durable across application crashes.
+    # WAL lets readers outside the servers (the CLI, backups, sqlite3) run beside the writer; the
+    # servers' own units of work all take the writer's turn (reads are short and run inline, so
+    # a separate read path would buy little). NORMAL is durable across application crashes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")

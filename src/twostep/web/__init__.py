@@ -1,1 +1,3 @@
 """The HTTP edge: JSON API, operations endpoints, and (later) hosted pages."""
+
+__all__: list[str] = []

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.resources import files
 
 import structlog
@@ -16,7 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twostep import __version__
 from twostep.journeys.runner import purge_expired
 from twostep.logs import configure_logging
+from twostep.oauth.purge import purge_expired as purge_oauth
+from twostep.services.metrics import mark_worker_exit
 from twostep.services.organizations import PrincipalCache
+from twostep.services.retention import purge_retained
 from twostep.services.runtime import Runtime
 from twostep.settings import Settings
 from twostep.web import oauth, ops
@@ -27,24 +30,71 @@ from twostep.web.api import (
     journey_runtime,
     journeys,
     locks,
+    organization_admin,
     organizations,
     sessions,
     totp,
     users,
 )
+from twostep.web.http_metrics import instrument_http
+from twostep.web.openapi import install_openapi
 from twostep.web.pages import admin as admin_pages
 from twostep.web.pages import auth as auth_pages
 from twostep.web.problems import install_problem_handlers, problem_response
-from twostep.web.runtime_state import attach_runtime
+from twostep.web.request_id import RequestId
+from twostep.web.runtime_state import RuntimeTexts, attach_runtime
 
-__all__ = ["create_app"]
+__all__ = ["BodyLimit", "create_app"]
 
 _log = structlog.get_logger("twostep.web")
 
 
+_ROUTERS = (
+    organizations.router,
+    users.router,
+    applications.router,
+    api_keys.router,
+    totp.router,
+    locks.router,
+    journeys.router,
+    journey_runtime.router,
+    sessions.router,
+    audit.router,
+    organization_admin.router,
+    ops.router,
+    auth_pages.router,
+    oauth.router,
+    admin_pages.router,
+)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The Twostep ASGI app; the runtime (database, keys, texts) is built when it starts."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    app = FastAPI(
+        title="Twostep",
+        version=__version__,
+        description="Self-hosted authentication server built around TOTP two-factor authentication.",
+        lifespan=_lifespan(settings),
+    )
+    app.state.principal_cache = PrincipalCache()
+    install_problem_handlers(app)
+    install_openapi(app)
+    for router in _ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(files("twostep") / "web" / "static")), "static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outside BodyLimit, so that every answer (its 413 too) speaks the operator's texts.
+    app.add_middleware(RuntimeTexts)
+    instrument_http(app)
+    # Outside all others: their log lines and answers carry the request's id too.
+    app.add_middleware(RequestId, access_log=settings.access_log)
+    return app
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Build the runtime at start, purge periodically while serving, release all at the end."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,43 +108,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await runtime.http.aclose()
             finally:
                 await runtime.db.dispose()
+                mark_worker_exit()
 
-    app = FastAPI(
-        title="Twostep",
-        version=__version__,
-        description="Self-hosted authentication server built around TOTP two-factor authentication.",
-        lifespan=lifespan,
-    )
-    app.state.principal_cache = PrincipalCache()
-    install_problem_handlers(app)
-    for module in (
-        organizations,
-        users,
-        applications,
-        api_keys,
-        totp,
-        locks,
-        journeys,
-        journey_runtime,
-        sessions,
-        audit,
-        ops,
-    ):
-        app.include_router(module.router)
-    app.include_router(auth_pages.router)
-    app.include_router(oauth.router)
-    app.include_router(admin_pages.router)
-    app.mount("/static", StaticFiles(directory=str(files("twostep") / "web" / "static")), "static")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    return app
+    return lifespan
 
 
 async def _purge_periodically(runtime: Runtime, every_s: float = 60.0) -> None:
-    """Forget expired journey and user sessions once a minute (they are refused anyway)."""
+    """Forget expired journey and user sessions, OAuth codes and tokens once a minute (they
+    are refused anyway), audit events past their retention and stale address counters."""
     while True:
         await asyncio.sleep(every_s)
         try:
             await purge_expired(runtime)
+            await purge_oauth(runtime)
+            await purge_retained(runtime)
         except Exception:  # a busy database now is no reason to stop purging later
             _log.warning("purge.failed", exc_info=True)
 

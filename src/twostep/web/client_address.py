@@ -17,7 +17,14 @@ from twostep.errors import ValidationFailed
 from twostep.services.runtime import Actor
 from twostep.settings import Network
 
-__all__ = ["BACKEND_FORWARDED_FOR", "backend_actor", "client_address", "end_user_actor"]
+__all__ = [
+    "BACKEND_FORWARDED_FOR",
+    "BAD_FORWARDED_FOR",
+    "Address",
+    "backend_actor",
+    "client_address",
+    "end_user_actor",
+]
 
 BACKEND_FORWARDED_FOR = "Twostep-Forwarded-For"
 BAD_FORWARDED_FOR = "The Twostep-Forwarded-For header must be one IP address."

@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from twostep.errors import Forbidden
+from twostep.identifiers import DOMAIN_PATTERN, MAX_DOMAIN
 from twostep.services.organizations import PrincipalCache, authenticate, environment_for
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage.repositories.organizations import EnvironmentRecord, Principal
 from twostep.web.client_address import backend_actor
 
 __all__ = [
+    "API_KEY",
     "ID_PATTERN",
     "AdminDep",
+    "ApiKeyDoc",
     "ApplicationQuery",
     "KeyIdPath",
     "OrgPath",
@@ -25,9 +29,12 @@ __all__ = [
     "ScopeDep",
     "UserIdPath",
     "bearer_token",
+    "get_admin",
+    "get_principal",
+    "get_runtime",
+    "get_scope",
 ]
 
-DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 # Row ids are UUIDs and client ids are slugs: nothing else can name one.
 ID_PATTERN = r"^[A-Za-z0-9._-]+$"
 
@@ -38,7 +45,7 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-OrgPath = Annotated[str, Path(min_length=1, max_length=63, pattern=DOMAIN_PATTERN)]
+OrgPath = Annotated[str, Path(min_length=1, max_length=MAX_DOMAIN, pattern=DOMAIN_PATTERN)]
 UserIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 KeyIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 ApplicationQuery = Annotated[
@@ -53,6 +60,16 @@ ApplicationQuery = Annotated[
 ]
 
 
+# Only declares the scheme in the OpenAPI document (the Authorize button of /docs): the key is
+# read and checked by ``authenticate``, so that a missing or wrong one is our 401 problem.
+API_KEY = HTTPBearer(
+    scheme_name="apiKey",
+    description="An API key of an organization's environment, or the server-admin key.",
+    auto_error=False,
+)
+ApiKeyDoc = Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY)]
+
+
 def bearer_token(request: Request) -> str | None:
     """The token of an ``Authorization: Bearer`` header, if there is one."""
     header = request.headers.get("authorization", "")
@@ -60,7 +77,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
+async def get_principal(request: Request, rt: RuntimeDep, _key: ApiKeyDoc) -> Principal:
     cache: PrincipalCache = request.app.state.principal_cache
     return await authenticate(rt, cache, bearer_token(request))
 
@@ -89,11 +106,14 @@ class OrgScope:
     rt: Runtime
     env: EnvironmentRecord
     actor: Actor
+    # A server-admin key, which may act on any organization (and do what only admins may).
+    is_admin: bool = False
 
 
 async def get_scope(
     request: Request,
     org: OrgPath,
+    _key: ApiKeyDoc,
     env: Annotated[
         str | None,
         Query(pattern="^(sandbox|production)$", description="for a server-admin key only"),
@@ -103,7 +123,7 @@ async def get_scope(
     rt: Runtime = request.app.state.runtime
     principal = await authenticate(rt, request.app.state.principal_cache, bearer_token(request))
     environment = await environment_for(rt, principal, org, env)
-    return OrgScope(rt, environment, _actor(request, principal))
+    return OrgScope(rt, environment, _actor(request, principal), principal.is_admin)
 
 
 ScopeDep = Annotated[OrgScope, Depends(get_scope)]

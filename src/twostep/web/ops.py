@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import hmac
+from typing import Literal
 
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+
+from twostep.services.metrics import exposition
 from twostep.web.deps import RuntimeDep
+from twostep.web.problems import problem_response
+
+__all__ = ["Status", "healthz", "metrics", "readyz", "router"]
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
+class Status(BaseModel):
+    status: Literal["ok", "unavailable"]
+
+
+@router.get("/healthz", operation_id="checkLiveness")
+async def healthz() -> Status:
     """The process answers."""
-    return {"status": "ok"}
+    return Status(status="ok")
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    operation_id="checkReadiness",
+    response_model=Status,
+    responses={503: {"description": "The database does not answer", "model": Status}},
+)
 async def readyz(rt: RuntimeDep) -> JSONResponse:
     """The database answers."""
     try:
@@ -27,6 +44,27 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/metrics")
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@router.get(
+    "/metrics",
+    operation_id="getMetrics",
+    response_class=PlainTextResponse,
+)
+async def metrics(request: Request, rt: RuntimeDep) -> Response:
+    """Prometheus metrics of every worker; behind a bearer token when one is set."""
+    token = rt.settings.metrics_token
+    if token is not None and not _bearer_matches(request, token.get_secret_value()):
+        return problem_response(
+            request,
+            status=401,
+            code="unauthorized",
+            title="Unauthorized",
+            msgid="A valid metrics token is required.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # compare_digest: the time taken says nothing about how much of the token was right
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())

@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from twostep.errors import TwostepError
-from twostep.i18n import negotiate, translate
+from twostep.i18n import NO_OVERRIDES, Texts, negotiate
+from twostep.web.request_id import request_id_of
 
-__all__ = ["install_problem_handlers", "problem_response"]
+__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_codes", "problem_response"]
 
 _log = structlog.get_logger("twostep.web")
 PROBLEM_JSON = "application/problem+json"
@@ -25,6 +26,18 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+def problem_codes() -> list[str]:
+    """Every ``code`` a problem answer of this server can carry, sorted: the errors' codes, the
+    HTTP errors' and the fallbacks below (documented as the enum of the OpenAPI ``Problem``)."""
+    codes = {"validation_error", "internal_error", "error", *_HTTP_CODES.values()}
+    pending: list[type[TwostepError]] = [TwostepError]
+    while pending:
+        cls = pending.pop()
+        codes.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return sorted(codes)
 
 
 def problem_response(
@@ -44,12 +57,22 @@ def problem_response(
         "title": title,
         "status": status,
         "code": code,
-        "detail": translate(locale, msgid, **(params or {})),
+        "detail": _texts(request).translate(locale, msgid, **(params or {})),
         "instance": request.url.path,
     }
     if errors:
         body["errors"] = errors
+    request_id = request_id_of(request.scope)
+    if request_id is not None:  # so that a client's report leads to the server's log lines
+        body["request_id"] = request_id
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _texts(request: Request) -> Texts:
+    """The app's runtime texts, read from the app itself: an unexpected error is answered
+    outside the middleware that makes them current for ``translate``."""
+    runtime = getattr(request.app.state, "runtime", None)
+    return runtime.texts if runtime is not None else NO_OVERRIDES
 
 
 def _clean_errors(raw: list[Any]) -> list[dict[str, Any]]:

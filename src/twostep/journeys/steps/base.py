@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twostep.journeys.context import StepContext, StepError
-from twostep.journeys.definition import StepDefinition
 from twostep.journeys.expressions import Expression, ExpressionError, JSONValue, parse_expression
-from twostep.journeys.kinds import KINDS, StepConfig, StepKind
+from twostep.journeys.kinds import StepConfig, StepKind
+from twostep.oauth.signin import CodeIssued
+
+if TYPE_CHECKING:  # definition.py checks definitions against the step classes: no cycle
+    from twostep.journeys.definition import StepDefinition
 
 __all__ = [
     "Advance",
@@ -17,6 +20,7 @@ __all__ = [
     "Outcome",
     "Pause",
     "Reject",
+    "SessionIssued",
     "Step",
     "evaluate",
 ]
@@ -43,10 +47,31 @@ class Fail:
 
 
 @dataclass(frozen=True, slots=True)
-class Finish:
-    """The journey ends in Success with this data (a token, later an authorization code)."""
+class SessionIssued:
+    """The session a finished journey signed the user in to."""
 
-    data: dict[str, Any] = field(default_factory=dict)
+    token: str = field(repr=False)
+    expires_in: int
+    user_id: str
+    amr: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The members of a journey's Success answer (the token and whom it signs in)."""
+        return {
+            "token": self.token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "user_id": self.user_id,
+            "amr": list(self.amr),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The journey ends in Success: a session, and the code of the OAuth sign-in it answers."""
+
+    session: SessionIssued
+    code: CodeIssued | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +85,25 @@ Outcome = Pause | Advance | Fail | Finish | Reject
 
 
 class Step:
-    """A step of one journey definition. Subclasses set ``kind`` and override what they do.
+    """A step of one journey definition. Subclasses declare their ``spec`` (the catalogue entry,
+    its page included) and override what they do; ``kind`` is the spec's name.
 
     ``enter`` runs when the journey arrives at the step; a client-facing step then pauses, and
     ``submit`` takes the client's answer. ``payload`` is what a paused step shows, recomputed
     when a wrong answer makes the step ask again.
     """
 
+    spec: ClassVar[StepKind]
     kind: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" in cls.__dict__:
+            cls.kind = cls.spec.name
 
     def __init__(self, definition: StepDefinition) -> None:
         self.definition = definition
         self.id = definition.id
-        self.spec: StepKind = KINDS[self.kind]
         self.settings: StepConfig = self.spec.config.model_validate(definition.config)
 
     @property

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import Field
 
 from twostep import errors
 from twostep.errors import AccessDenied, AccountLocked, NotAuthenticated
 from twostep.journeys.context import StepContext, StepError
-from twostep.journeys.definition import StepDefinition
-from twostep.journeys.kinds import ConditionConfig, RejectConfig, SetVariableConfig
-from twostep.journeys.steps.base import Advance, Fail, Finish, Outcome, Reject, Step, evaluate
-from twostep.oauth.errors import OAuthError
-from twostep.oauth.tokens import issue_code
+from twostep.journeys.kinds import EmptyConfig, ExpressionText, Identifier, StepConfig, StepKind
+from twostep.journeys.steps.base import (
+    Advance,
+    Fail,
+    Finish,
+    Outcome,
+    Reject,
+    SessionIssued,
+    Step,
+    evaluate,
+)
+from twostep.oauth.signin import CodeIssued, OAuthError, issue_code_for
 from twostep.services.authentication import issue_session
 from twostep.services.factors import proves_second_factor, second_factor_required
 
-__all__ = ["CompleteStep", "ConditionStep", "RejectStep", "SetVariableStep"]
+if TYPE_CHECKING:
+    from twostep.journeys.definition import StepDefinition
+
+__all__ = [
+    "BAD_REQUEST",
+    "CompleteStep",
+    "ConditionConfig",
+    "ConditionStep",
+    "RejectConfig",
+    "RejectStep",
+    "SetVariableConfig",
+    "SetVariableStep",
+]
 
 # An OAuth request no code can be issued for (the pages' heading for such requests).
 BAD_REQUEST = "The sign-in request is not valid"
@@ -27,11 +48,40 @@ _KNOWN = {
 }
 
 
+class ConditionConfig(StepConfig):
+    """`next` when the expression is true, `on_failure` when it is false."""
+
+    expression: ExpressionText
+
+
+class SetVariableConfig(StepConfig):
+    """`vars.<name>` becomes the value of the expression."""
+
+    name: Identifier
+    value: ExpressionText
+
+
+class RejectConfig(StepConfig):
+    """The error a Rejection carries: a stable snake_case code and an optional text. Without a
+    code, the error that sent the journey here (else ``access_denied``)."""
+
+    code: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    detail: str | None = Field(None, min_length=1, max_length=500)
+
+
 class ConditionStep(Step):
     """``next`` when the expression is truthy; ``on_failure`` when it is not, or is an error
     (``vars.count >= 3`` with no count)."""
 
-    kind: ClassVar[str] = "condition"
+    spec: ClassVar[StepKind] = StepKind(
+        "condition",
+        None,
+        ConditionConfig,
+        needs_next=True,
+        may_fail=True,
+        expression_fields=("expression",),
+        needs_failure=True,
+    )
 
     def __init__(self, definition: StepDefinition) -> None:
         super().__init__(definition)
@@ -46,7 +96,14 @@ class ConditionStep(Step):
 class SetVariableStep(Step):
     """``vars.<name>`` becomes the expression's value (null when it is an error)."""
 
-    kind: ClassVar[str] = "set_variable"
+    spec: ClassVar[StepKind] = StepKind(
+        "set_variable",
+        None,
+        SetVariableConfig,
+        needs_next=True,
+        may_fail=False,
+        expression_fields=("value",),
+    )
 
     def __init__(self, definition: StepDefinition) -> None:
         super().__init__(definition)
@@ -64,7 +121,9 @@ class CompleteStep(Step):
     """Success: a session token for the signed-in user. Nobody signed in, a closed lock, a
     disabled account or a second factor owed end in Rejection instead."""
 
-    kind: ClassVar[str] = "complete"
+    spec: ClassVar[StepKind] = StepKind(
+        "complete", None, EmptyConfig, needs_next=False, may_fail=False
+    )
 
     async def enter(self, ctx: StepContext) -> Outcome:
         user = await ctx.user()
@@ -97,51 +156,34 @@ class CompleteStep(Step):
             amr=list(ctx.state.amr),
             auth_time=auth_time,
         )
-        data = {
-            "token": issued.token,
-            "token_type": "Bearer",
-            "expires_in": ctx.rt.settings.session_ttl_s,
-            "user_id": user.id,
-            "amr": list(ctx.state.amr),
-        }
-        return Finish({**data, **code})
+        session = SessionIssued(
+            issued.token, ctx.rt.settings.session_ttl_s, user.id, tuple(ctx.state.amr)
+        )
+        return Finish(session, code)
 
     @staticmethod
-    async def _code(ctx: StepContext, user_id: str, auth_time: float) -> dict[str, Any]:
+    async def _code(ctx: StepContext, user_id: str, auth_time: float) -> CodeIssued | None:
         """The authorization code of the OAuth request the journey answers, if any, and
         where it goes."""
-        request = ctx.state.oauth
+        request = ctx.state.authorization
         if request is None:
-            return {}
+            return None
         before = ctx.state.vars.get("reauthenticate_after")
         if isinstance(before, int | float) and auth_time <= before:
             # max_age asked for a new authentication and no step of the journey gave one.
             raise NotAuthenticated()
-        code = await issue_code(
-            ctx.rt,
-            env=ctx.env,
-            client_id=request["client_id"],
-            user_id=user_id,
-            redirect_uri=request["redirect_uri"],
-            code_challenge=request["code_challenge"],
-            code_challenge_method=request["code_challenge_method"],
-            nonce=request["nonce"],
-            scope=request["scope"],
-            amr=list(ctx.state.amr),
-            auth_time=auth_time,
+        return await issue_code_for(
+            ctx.rt, ctx.env, request, user_id=user_id, amr=ctx.state.amr, auth_time=auth_time
         )
-        return {
-            "authorization_code": code,
-            "redirect_uri": request["redirect_uri"],
-            "state": request["state"],
-        }
 
 
 class RejectStep(Step):
     """Rejection with the configured code (and text); without a code, the error that led
     here, else ``access_denied``."""
 
-    kind: ClassVar[str] = "reject"
+    spec: ClassVar[StepKind] = StepKind(
+        "reject", None, RejectConfig, needs_next=False, may_fail=False
+    )
 
     async def enter(self, ctx: StepContext) -> Outcome:
         assert isinstance(self.settings, RejectConfig)

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from twostep.errors import TotpNotEnrolled
 from twostep.journeys.context import StepContext
+from twostep.journeys.kinds import EmptyConfig, StepKind
 from twostep.journeys.steps.base import Advance, Outcome, Step
 from twostep.services.audit import audit
 from twostep.services.verification import current_code
@@ -18,7 +19,10 @@ class SendCodeStep(Step):
     """Without a webhook, or a user with an active authenticator, it does nothing. A slow or
     failing receiver costs at most the webhook's timeout and never stops the journey."""
 
-    kind: ClassVar[str] = "send_code"
+    # Delivery failures are logged and never block the journey (spec 3.11): no failure branch.
+    spec: ClassVar[StepKind] = StepKind(
+        "send_code", None, EmptyConfig, needs_next=True, may_fail=False
+    )
 
     async def enter(self, ctx: StepContext) -> Outcome:
         webhook = ctx.config.delivery.webhook

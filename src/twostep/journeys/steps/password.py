@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from twostep.errors import InvalidCredentials, LockedOut, ValidationFailed
 from twostep.journeys.context import StepContext, StepError
-from twostep.journeys.kinds import PasswordConfig
+from twostep.journeys.kinds import FormValues, PageSpec, StepConfig, StepKind
 from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Step
 from twostep.services.authentication import MAX_IDENTIFIER, MAX_PASSWORD, check_password
 
-__all__ = ["PasswordStep"]
+__all__ = ["MISSING_CREDENTIALS", "PasswordConfig", "PasswordStep"]
 
 MISSING_CREDENTIALS = "Enter your username (or email) and password."
 
 
+class PasswordConfig(StepConfig):
+    """Wrong passwords allowed before the step fails."""
+
+    max_attempts: int = Field(5, ge=1, le=20)
+
+
+def _credentials(form: FormValues) -> dict[str, Any]:
+    return {"username": form["username"], "password": form["password"]}
+
+
 class PasswordStep(Step):
-    kind: ClassVar[str] = "password"
+    spec: ClassVar[StepKind] = StepKind(
+        "password",
+        "Password",
+        PasswordConfig,
+        needs_next=True,
+        may_fail=True,
+        page=PageSpec({"username": 1000, "password": 1024}, _credentials),
+    )
 
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is not None and "pwd" in ctx.state.amr:

@@ -13,21 +13,44 @@ from twostep.errors import (
     ValidationFailed,
 )
 from twostep.journeys.context import StepContext, StepError
+from twostep.journeys.kinds import EmptyConfig, FormValues, PageSpec, StepKind
 from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Reject, Step
 from twostep.services.recovery import regenerate, use_recovery_code
 
-__all__ = ["RecoveryCodeStep", "ShowRecoveryCodesStep"]
+__all__ = [
+    "CONFIRM_SAVED",
+    "ENTER_RECOVERY_CODE",
+    "MAX_ATTEMPTS",
+    "RecoveryCodeStep",
+    "ShowRecoveryCodesStep",
+]
 
 MAX_ATTEMPTS = 5
 ENTER_RECOVERY_CODE = "Enter one of your recovery codes."
 CONFIRM_SAVED = "Confirm that you have saved your recovery codes."
 
 
+def _code(form: FormValues) -> dict[str, Any]:
+    return {"code": form["code"]}
+
+
+def _saved(form: FormValues) -> dict[str, Any]:
+    # The page's checkbox posts "yes" when ticked and nothing when not.
+    return {"confirmed": form["confirmed"] == "yes"}
+
+
 class RecoveryCodeStep(Step):
     """One recovery code instead of the TOTP code; lifts a lockout. Five wrong ones, none
     left, or a second one within ``once_per_hours`` take the failure branch."""
 
-    kind: ClassVar[str] = "recovery_code"
+    spec: ClassVar[StepKind] = StepKind(
+        "recovery_code",
+        "RecoveryCode",
+        EmptyConfig,
+        needs_next=True,
+        may_fail=True,
+        page=PageSpec({"code": 100}, _code),
+    )
 
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is None:
@@ -66,7 +89,14 @@ class ShowRecoveryCodesStep(Step):
     """Shows the codes issued when the authenticator was activated in this journey, else a
     freshly regenerated set (which replaces the old one)."""
 
-    kind: ClassVar[str] = "show_recovery_codes"
+    spec: ClassVar[StepKind] = StepKind(
+        "show_recovery_codes",
+        "RecoveryCodes",
+        EmptyConfig,
+        needs_next=True,
+        may_fail=False,
+        page=PageSpec({"confirmed": 10}, _saved),
+    )
 
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is None or not ctx.state.amr:

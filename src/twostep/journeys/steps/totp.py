@@ -3,8 +3,11 @@ and remove the authenticator (the ``disable`` journey)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import suppress
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import model_validator
 
 from twostep.errors import (
     CodeReused,
@@ -17,15 +20,37 @@ from twostep.errors import (
 )
 from twostep.i18n import translate
 from twostep.journeys.context import StepContext, StepError
-from twostep.journeys.definition import StepDefinition
-from twostep.journeys.kinds import AuthenticateTotpConfig, RegisterTotpConfig
+from twostep.journeys.kinds import (
+    EmptyConfig,
+    ExpressionText,
+    FormValues,
+    Identifier,
+    PageSpec,
+    StepConfig,
+    StepKind,
+)
 from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Reject, Step, evaluate
+from twostep.otp import parse_key_uri
 from twostep.services import enrollment
 from twostep.services.accounts import sign_up_user
 from twostep.services.factors import sign_in_authenticator
+from twostep.services.qr import qr_svg
 from twostep.services.verification import verify_code
 
-__all__ = ["AuthenticateTotpStep", "DisableTotpStep", "RegisterTotpStep"]
+if TYPE_CHECKING:
+    from twostep.journeys.definition import StepDefinition
+
+__all__ = [
+    "ENTER_CODE",
+    "MAX_CODE",
+    "NO_IDENTIFIER",
+    "NO_LABEL",
+    "AuthenticateTotpConfig",
+    "AuthenticateTotpStep",
+    "DisableTotpStep",
+    "RegisterTotpConfig",
+    "RegisterTotpStep",
+]
 
 NO_IDENTIFIER = "The user identifier expression gave no email or username."
 NO_LABEL = "The label expression gave no text."
@@ -33,11 +58,69 @@ ENTER_CODE = "Enter the code shown by your authenticator app."
 MAX_CODE = 64
 
 
+class RegisterTotpConfig(StepConfig):
+    """Mosaic's "Register TOTP" step (spec 6)."""
+
+    user_auth_state: Literal["authenticated", "not_authenticated"] = "authenticated"
+    user_identifier: ExpressionText | None = None
+    label: ExpressionText | None = None
+    error_output_variable: Identifier | None = None
+    # Unset: the failure branch when the step names an on_failure step, else abort (the seed).
+    failure_behavior: Literal["abort", "branch"] | None = None
+
+    @model_validator(mode="after")
+    def _identifier_when_not_authenticated(self) -> RegisterTotpConfig:
+        if self.user_auth_state == "not_authenticated" and self.user_identifier is None:
+            raise ValueError("user_auth_state 'not_authenticated' needs a user_identifier")
+        return self
+
+    def failure_branch(self) -> bool | None:
+        """`branch` needs an `on_failure` step; `abort` ends the journey, so it must have none;
+        unset, either is fine."""
+        if self.failure_behavior is None:
+            return None
+        return self.failure_behavior == "branch"
+
+
+class AuthenticateTotpConfig(StepConfig):
+    """Whether the challenge offers the recovery-code alternative."""
+
+    allow_recovery_code: bool = True
+
+
+def _group(secret: str) -> str:
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def _key_context(payload: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    """The QR code of the key URI, the key in groups of four to type, and its parameters."""
+    return {
+        "qr_svg": qr_svg(payload["uri"]),
+        "grouped_secret": _group(payload["secret"]),
+        "params": parse_key_uri(payload["uri"]).params,
+    }
+
+
+def _code_or_alternative(form: FormValues) -> dict[str, Any]:
+    alternative = form["alternative"]
+    return {"alternative": alternative} if alternative else {"code": form["code"]}
+
+
 class RegisterTotpStep(Step):
     """Issues a secret and answers ``TotpRegistration`` with ``{secret, uri}``; any submit,
     even an empty one, completes it (a following challenge step confirms the first code)."""
 
-    kind: ClassVar[str] = "register_totp"
+    spec: ClassVar[StepKind] = StepKind(
+        "register_totp",
+        "TotpRegistration",
+        RegisterTotpConfig,
+        needs_next=True,
+        may_fail=True,
+        expression_fields=("user_identifier", "label"),
+        # One page shows the QR code and asks the first code: any submit completes this step,
+        # and the code answers the challenge the journey then waits on.
+        page=PageSpec({"code": 100}, lambda form: {}, _key_context, then="TotpAuthentication"),
+    )
 
     def __init__(self, definition: StepDefinition) -> None:
         super().__init__(definition)
@@ -112,7 +195,14 @@ class AuthenticateTotpStep(Step):
     """Asks for a code (``TotpAuthentication``, input ``{code}``): lockout and replay exactly as
     the verify API. ``{"alternative": "recovery_code"}`` takes the ``on_failure`` branch."""
 
-    kind: ClassVar[str] = "authenticate_totp"
+    spec: ClassVar[StepKind] = StepKind(
+        "authenticate_totp",
+        "TotpAuthentication",
+        AuthenticateTotpConfig,
+        needs_next=True,
+        may_fail=True,
+        page=PageSpec({"code": 100, "alternative": 40}, _code_or_alternative),
+    )
 
     def __init__(self, definition: StepDefinition) -> None:
         super().__init__(definition)
@@ -186,7 +276,10 @@ class DisableTotpStep(Step):
     """Removes the authenticator the signed-in user's sign-in asks, and its recovery codes,
     once the journey proved a fresh second factor (spec 3.8, 3b.2)."""
 
-    kind: ClassVar[str] = "disable_totp"
+    # Removes the user's authenticator and recovery codes (spec 3.8): the `disable` journey.
+    spec: ClassVar[StepKind] = StepKind(
+        "disable_totp", None, EmptyConfig, needs_next=True, may_fail=False
+    )
 
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is None or not ctx.state.amr:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_GRANT_TYPES",
     "SETTING_COLUMNS",
     "ApplicationRecord",
+    "TokenFormat",
     "application_by_client_id",
     "count_applications",
     "delete_application",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 DEFAULT_GRANT_TYPES: tuple[str, ...] = ("authorization_code", "refresh_token")
+
+# How access tokens look: a signed JWT, or an opaque handle only introspection reads.
+TokenFormat = Literal["jwt", "opaque"]
 
 # The columns a client of the API may set (through the service, which validates them).
 SETTING_COLUMNS = frozenset(
@@ -63,7 +67,7 @@ class ApplicationRecord:
     grant_types: tuple[str, ...] = DEFAULT_GRANT_TYPES
     secret_required: bool = False
     access_token_expiration: int = 3600
-    token_format: str = "jwt"  # noqa: S105 - a format name
+    token_format: TokenFormat = "jwt"  # noqa: S105 - a format name
     refresh_token: bool = True
     first_party: bool = True
     created_at: float = 0.0

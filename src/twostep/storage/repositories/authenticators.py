@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Double, bindparam, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
+from twostep.policy import AuthConfig, parse_config
 from twostep.storage.db import Tx
+from twostep.storage.repositories.users import UserStatus
 from twostep.storage.tables import (
     applications,
     authenticators,
@@ -21,20 +23,28 @@ from twostep.storage.tables import (
 __all__ = [
     "ActiveAuthenticator",
     "AuthenticatorRecord",
+    "AuthenticatorStatus",
     "TwoFactorState",
     "VerifyContext",
     "activate",
     "active_authenticators",
     "claim_step",
     "clear_failures",
+    "count_sealed_under",
     "delete_authenticator",
     "delete_user_authenticators",
     "get_authenticator",
+    "get_authenticator_by_id",
     "insert_authenticator",
     "load_verify_context",
     "record_failure",
+    "reseal",
+    "sealed_not_under",
     "two_factor_states",
 ]
+
+# Pending until its first code is confirmed (spec 3.3).
+AuthenticatorStatus = Literal["pending", "active"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +52,7 @@ class AuthenticatorRecord:
     id: str
     user_id: str
     application_id: str
-    status: str
+    status: AuthenticatorStatus
     key_id: str
     secret_ciphertext: bytes
     algorithm: str
@@ -57,11 +67,12 @@ class AuthenticatorRecord:
 
 @dataclass(frozen=True, slots=True)
 class VerifyContext:
-    """What a code check needs, read in one query: the authenticator and its environment's config."""
+    """What a code check needs, read in one query: the authenticator and its environment's
+    config (current: read with it, parsed when this was built)."""
 
     authenticator: AuthenticatorRecord | None
-    user_status: str
-    auth_config: str
+    user_status: UserStatus
+    config: AuthConfig
     lock_closed: bool
 
 
@@ -173,7 +184,7 @@ async def load_verify_context(
     return VerifyContext(
         authenticator,
         mapping["user_status"],
-        mapping["auth_config"],
+        parse_config(mapping["auth_config"]),
         bool(mapping["lock_closed"]),
     )
 
@@ -188,7 +199,9 @@ async def insert_authenticator(tx: Tx, values: dict[str, Any]) -> bool:
     return True
 
 
-async def delete_authenticator(tx: Tx, authenticator_id: str, *, status: str | None = None) -> bool:
+async def delete_authenticator(
+    tx: Tx, authenticator_id: str, *, status: AuthenticatorStatus | None = None
+) -> bool:
     stmt = delete(authenticators).where(authenticators.c.id == authenticator_id)
     if status is not None:
         stmt = stmt.where(authenticators.c.status == status)
@@ -316,7 +329,7 @@ class TwoFactorState:
     """What an admin sees of a user's authenticator: no secret, only its state."""
 
     authenticator_id: str
-    status: str
+    status: AuthenticatorStatus
     activated_at: float | None
     recovery_codes_left: int
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +14,7 @@ from twostep.storage.tables import journey_definitions, journey_sessions, new_id
 
 __all__ = [
     "JourneySession",
+    "JourneyStatus",
     "StoredJourney",
     "add_version",
     "claim_session",
@@ -26,6 +27,9 @@ __all__ = [
     "release_session",
     "store_session",
 ]
+
+# Active while a step waits for input; then completed (a success) or rejected, for good.
+JourneyStatus = Literal["active", "completed", "rejected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +100,7 @@ class JourneySession:
     environment_id: str
     journey: str
     version: int
-    status: str
+    status: JourneyStatus
     state: dict[str, Any]
     seq: int
     csrf: str
@@ -163,7 +167,7 @@ async def claim_session(
 
 
 async def store_session(
-    tx: Tx, session_id: str, *, claimed_seq: int, state: dict[str, Any], status: str
+    tx: Tx, session_id: str, *, claimed_seq: int, state: dict[str, Any], status: JourneyStatus
 ) -> bool:
     """Write the state a claim produced and release the session; False if the claim was lost
     (its lease ran out and another request claimed the session)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twostep.errors import Conflict
+from twostep.policy import AuthConfig, parse_config
 from twostep.storage.db import Tx
 from twostep.storage.tables import api_keys, environments, new_id, organizations
 
@@ -18,6 +19,9 @@ __all__ = [
     "OrganizationRecord",
     "Principal",
     "api_key_exists",
+    "count_admin_keys",
+    "count_organizations",
+    "delete_organization",
     "find_principal",
     "find_principal_by_key_id",
     "get_environment",
@@ -27,10 +31,12 @@ __all__ = [
     "insert_environment",
     "insert_organization",
     "list_api_keys",
+    "list_organizations",
     "note_key_use",
     "retire_admin_keys",
     "revoke_api_key",
     "set_auth_config",
+    "update_organization",
 ]
 
 
@@ -45,12 +51,17 @@ class OrganizationRecord:
 
 @dataclass(frozen=True, slots=True)
 class EnvironmentRecord:
+    """An environment as read at one moment: ``config`` is its auth config, parsed when the
+    record was built (``auth_config`` the JSON text stored). Whether it is still current
+    depends on where the record came from: see ``services.organizations``."""
+
     id: str
     organization_id: str
     organization_domain: str
     organization_name: str
     name: str
     auth_config: str
+    config: AuthConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,7 @@ def _environment(row: Any) -> EnvironmentRecord:
         organization_name=row.org_name,
         name=row.name,
         auth_config=row.auth_config,
+        config=parse_config(row.auth_config),
     )
 
 
@@ -114,11 +126,43 @@ async def insert_organization(
     return org
 
 
+def _organization(row: Any) -> OrganizationRecord:
+    return OrganizationRecord(row.id, row.domain, row.name, list(row.email_domains), row.created_at)
+
+
 async def get_organization(tx: Tx, domain: str) -> OrganizationRecord | None:
     row = (await tx.execute(select(organizations).where(organizations.c.domain == domain))).first()
-    if row is None:
+    return None if row is None else _organization(row)
+
+
+async def list_organizations(tx: Tx, *, offset: int, limit: int) -> list[OrganizationRecord]:
+    """Organizations by domain (a stable order for pages)."""
+    stmt = select(organizations).order_by(organizations.c.domain).offset(offset).limit(limit)
+    return [_organization(row) for row in await tx.execute(stmt)]
+
+
+async def count_organizations(tx: Tx) -> int:
+    return int((await tx.execute(select(func.count()).select_from(organizations))).scalar_one())
+
+
+async def update_organization(tx: Tx, domain: str, values: dict[str, Any]) -> bool:
+    """Set ``name`` and/or ``email_domains``; False for an unknown domain."""
+    stmt = update(organizations).where(organizations.c.domain == domain).values(**values)
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def delete_organization(tx: Tx, domain: str) -> list[str] | None:
+    """Delete an organization and (by cascade) its environments, keys, users, applications and
+    authenticators; the ids of the environments it had, None for an unknown domain."""
+    org = await get_organization(tx, domain)
+    if org is None:
         return None
-    return OrganizationRecord(row.id, row.domain, row.name, list(row.email_domains), row.created_at)
+    env_ids = (
+        await tx.execute(select(environments.c.id).where(environments.c.organization_id == org.id))
+    ).scalars()
+    gone = list(env_ids)
+    await tx.execute(delete(organizations).where(organizations.c.id == org.id))
+    return gone
 
 
 async def insert_environment(

@@ -16,6 +16,8 @@ __all__ = [
     "add_ip_failure",
     "clear_password_failures",
     "count_ip_failures",
+    "delete_environment_counters",
+    "delete_ip_failures_before",
     "password_locked_until",
     "record_password_failure",
 ]
@@ -151,3 +153,16 @@ async def clear_password_failures(tx: Tx, environment_id: str, subject: str, *, 
     )
     await tx.execute(cleared)
     return await password_locked_until(tx, environment_id, subject) <= now
+
+
+async def delete_ip_failures_before(tx: Tx, minute: int) -> int:
+    """Forget the windows of every address that started before ``minute`` (epoch minutes): an
+    address that failed once and never came back would otherwise keep its row forever."""
+    stmt = delete(ip_failures).where(ip_failures.c.minute < minute)
+    return int((await tx.execute(stmt)).rowcount)
+
+
+async def delete_environment_counters(tx: Tx, environment_ids: list[str]) -> None:
+    """Forget every counter of environments that are gone (they have no foreign key)."""
+    for table in (ip_failures, password_failures):
+        await tx.execute(delete(table).where(table.c.environment_id.in_(environment_ids)))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,10 +15,12 @@ from twostep.storage.tables import new_id, users
 
 __all__ = [
     "UserRecord",
+    "UserStatus",
     "claim_recovery_window",
     "count_users",
     "delete_user",
     "find_user_by_identifier",
+    "fold",
     "get_user",
     "insert_user",
     "list_users",
@@ -26,6 +29,8 @@ __all__ = [
     "unpair_lock",
     "update_user",
 ]
+
+UserStatus = Literal["active", "disabled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,7 @@ class UserRecord:
     username: str | None
     phone: str | None
     password_hash: str | None
-    status: str
+    status: UserStatus
     recovery_used_at: float | None
     lock_paired_at: float | None
     lock_closed: bool
@@ -78,7 +83,13 @@ def _conflict(exc: IntegrityError) -> Conflict:
 
 async def insert_user(tx: Tx, *, environment_id: str, values: dict[str, Any], now: float) -> str:
     user_id = new_id()
-    row = {"id": user_id, "environment_id": environment_id, "created_at": now, "updated_at": now}
+    row = {
+        "id": user_id,
+        "environment_id": environment_id,
+        "created_at": now,
+        "updated_at": now,
+        "search_key": _search_key(values.get(f) for f in _SEARCHED),
+    }
     try:
         async with tx.begin_nested():
             await tx.execute(insert(users).values(**row, **values))
@@ -110,21 +121,30 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_SEARCHED = ("email", "username", "phone")
+
+
+def fold(text: str) -> str:
+    """``text`` without case or accents (``ÉLODIE`` and ``elodie`` alike): done here, in
+    Python, because SQLite's ``lower()`` folds ASCII only."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _search_key(parts: Any) -> str:
+    return "\n".join(fold(p) for p in parts if p)
+
+
 def _in_environment(environment_id: str, q: str | None) -> ColumnElement[bool]:
     """The users of an environment; with ``q``, those whose email, username or phone contains
-    it (case-insensitive, wildcards taken literally)."""
+    it (case- and accent-insensitive, wildcards taken literally)."""
     where = users.c.environment_id == environment_id
-    if not q:
+    # Control characters (the key's line breaks among them) never match across two fields.
+    folded = "".join(c for c in fold(q or "") if c.isprintable())
+    if not folded:
         return where
-    pattern = f"%{_escape_like(q)}%"
-    return and_(
-        where,
-        or_(
-            users.c.email.ilike(pattern, escape="\\"),
-            users.c.username.ilike(pattern, escape="\\"),
-            users.c.phone.ilike(pattern, escape="\\"),
-        ),
-    )
+    pattern = f"%{_escape_like(folded)}%"
+    return and_(where, users.c.search_key.like(pattern, escape="\\"))
 
 
 async def list_users(
@@ -154,7 +174,15 @@ async def update_user(
             result = await tx.execute(stmt)
     except IntegrityError as exc:
         raise _conflict(exc) from exc
+    if result.rowcount == 1 and any(f in values for f in _SEARCHED):
+        await _refresh_search_key(tx, environment_id, user_id)
     return result.rowcount == 1
+
+
+async def _refresh_search_key(tx: Tx, environment_id: str, user_id: str) -> None:
+    which = _the_user(environment_id, user_id)
+    row = (await tx.execute(select(*(users.c[f] for f in _SEARCHED)).where(which))).one()
+    await tx.execute(update(users).where(which).values(search_key=_search_key(row)))
 
 
 async def delete_user(tx: Tx, environment_id: str, user_id: str) -> bool:

@@ -1,13 +1,14 @@
 """SQLAlchemy Core tables, a module per aggregate, on one metadata."""
 
 from twostep.storage.tables.applications import applications
-from twostep.storage.tables.audit import audit_events, ip_failures, password_failures
+from twostep.storage.tables.audit import audit_events
 from twostep.storage.tables.authenticators import authenticators, recovery_codes
 from twostep.storage.tables.base import metadata, new_id
 from twostep.storage.tables.journeys import journey_definitions, journey_sessions
 from twostep.storage.tables.oauth import oauth_codes, oauth_families, oauth_tokens, signing_keys
 from twostep.storage.tables.organizations import api_keys, environments, organizations
 from twostep.storage.tables.sessions import user_sessions
+from twostep.storage.tables.throttle import ip_failures, password_failures
 from twostep.storage.tables.users import users
 
 __all__ = [

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    Text,
     UniqueConstraint,
     false,
 )
@@ -32,6 +33,9 @@ users = Table(
     Column("lock_closed", Boolean, nullable=False, server_default=false()),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # Email, username and phone folded (case and accents, see ``repositories.users.fold``),
+    # one per line: what ``?q=`` searches, alike on SQLite (whose lower() is ASCII-only) and PG.
+    Column("search_key", Text, nullable=True),
     UniqueConstraint("environment_id", "email"),
     UniqueConstraint("environment_id", "username"),
     Index("ix_users_environment_created", "environment_id", "created_at"),

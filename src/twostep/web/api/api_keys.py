@@ -13,6 +13,17 @@ from twostep.storage.repositories.organizations import ApiKeyRecord
 from twostep.web.api.schemas import iso
 from twostep.web.deps import KeyIdPath, ScopeDep
 
+__all__ = [
+    "ApiKeyCreate",
+    "ApiKeyOut",
+    "ApiKeySecretOut",
+    "ApiKeysPage",
+    "create_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+    "router",
+]
+
 router = APIRouter(prefix="/api/v1/org/{org}/api-keys", tags=["api keys"])
 
 # The answer that carries a secret must not be kept by a cache on the way.
@@ -20,7 +31,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"name": "billing backend"}]}
+    )
 
     name: Annotated[
         str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
@@ -55,13 +68,13 @@ class ApiKeysPage(BaseModel):
     data: list[ApiKeyOut]
 
 
-@router.get("")
+@router.get("", operation_id="listApiKeys")
 async def list_api_keys(scope: ScopeDep) -> ApiKeysPage:
     """The environment's keys, revoked ones included, newest first; never a secret."""
     return ApiKeysPage(data=[ApiKeyOut.of(k) for k in await svc.list_api_keys(scope.rt, scope.env)])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="createApiKey")
 async def create_api_key(
     body: ApiKeyCreate, scope: ScopeDep, response: Response
 ) -> ApiKeySecretOut:
@@ -71,7 +84,7 @@ async def create_api_key(
     return ApiKeySecretOut(**ApiKeyOut.of(issued.key).model_dump(), key=issued.secret)
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="revokeApiKey")
 async def revoke_api_key(key_id: KeyIdPath, scope: ScopeDep, request: Request) -> Response:
     """Revoke a key of the environment (a key may revoke itself): refused at once on this
     server, within 5 s on every other; `404` for a key of another environment."""

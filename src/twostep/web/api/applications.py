@@ -15,11 +15,27 @@ from twostep.services.applications import (
     ClientId,
     GrantTypes,
     RedirectUris,
-    TokenFormat,
 )
-from twostep.storage.repositories.applications import ApplicationRecord
+from twostep.storage.repositories.applications import ApplicationRecord, TokenFormat
 from twostep.web.api.schemas import iso
 from twostep.web.deps import ID_PATTERN, ScopeDep
+
+__all__ = [
+    "ApplicationCreate",
+    "ApplicationOut",
+    "ApplicationPatch",
+    "ApplicationSecretOut",
+    "ApplicationsPage",
+    "ClientIdPath",
+    "TotpOverrideOut",
+    "create_application",
+    "delete_application",
+    "list_applications",
+    "read_application",
+    "rotate_secret",
+    "router",
+    "update_application",
+]
 
 router = APIRouter(prefix="/api/v1/org/{org}/applications", tags=["applications"])
 
@@ -33,6 +49,19 @@ class _Body(BaseModel):
 
 
 class ApplicationCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "shop-web",
+                    "name": "Shop",
+                    "redirect_uris": ["https://shop.example.com/callback"],
+                    "secret_required": True,
+                }
+            ]
+        }
+    )
+
     client_id: ClientId | None = Field(
         None, description="3 to 64 of a-z 0-9 . _ -; generated (app-<random>) when absent"
     )
@@ -61,6 +90,12 @@ class ApplicationCreate(_Body):
 class ApplicationPatch(_Body):
     """Absent fields stay; ``totp_override: null`` removes the override."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"access_token_expiration": 900, "totp_override": {"digits": 8}}]
+        }
+    )
+
     name: ApplicationName | None = None
     redirect_uris: RedirectUris | None = None
     grant_types: GrantTypes | None = None
@@ -87,7 +122,7 @@ class ApplicationOut(BaseModel):
     secret_required: bool
     has_secret: bool = Field(description="whether a secret is set (it is never shown again)")
     access_token_expiration: int
-    token_format: str
+    token_format: TokenFormat
     refresh_token: bool
     first_party: bool
     totp_override: TotpOverrideOut | None
@@ -145,7 +180,7 @@ class ApplicationsPage(BaseModel):
     total: int
 
 
-@router.get("")
+@router.get("", operation_id="listApplications")
 async def list_applications(
     scope: ScopeDep,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -160,7 +195,12 @@ async def list_applications(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model_exclude_unset=True)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model_exclude_unset=True,
+    operation_id="createApplication",
+)
 async def create_application(
     body: ApplicationCreate, scope: ScopeDep, response: Response
 ) -> ApplicationSecretOut:
@@ -172,12 +212,12 @@ async def create_application(
     return ApplicationSecretOut.issued(created)
 
 
-@router.get("/{client_id}")
+@router.get("/{client_id}", operation_id="getApplication")
 async def read_application(client_id: ClientIdPath, scope: ScopeDep) -> ApplicationOut:
     return ApplicationOut.of(await svc.get_application(scope.rt, scope.env, client_id))
 
 
-@router.patch("/{client_id}")
+@router.patch("/{client_id}", operation_id="updateApplication")
 async def update_application(
     client_id: ClientIdPath, body: ApplicationPatch, scope: ScopeDep
 ) -> ApplicationOut:
@@ -188,14 +228,22 @@ async def update_application(
     )
 
 
-@router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{client_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="deleteApplication",
+)
 async def delete_application(client_id: ClientIdPath, scope: ScopeDep) -> Response:
     """Delete it with its authenticators and their recovery codes (not the default one)."""
     await svc.delete_application(scope.rt, scope.actor, scope.env, client_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{client_id}/secret", response_model_exclude_unset=True)
+@router.post(
+    "/{client_id}/secret",
+    response_model_exclude_unset=True,
+    operation_id="rotateApplicationSecret",
+)
 async def rotate_secret(
     client_id: ClientIdPath, scope: ScopeDep, response: Response
 ) -> ApplicationSecretOut:

@@ -12,6 +12,8 @@ from twostep.storage.repositories.journeys import StoredJourney
 from twostep.web.api.schemas import iso
 from twostep.web.deps import ScopeDep
 
+__all__ = ["JourneyName", "JourneyOut", "publish_journey", "read_journey", "router"]
+
 router = APIRouter(prefix="/api/v1/org/{org}/journeys", tags=["journeys"])
 
 JourneyName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -35,13 +37,13 @@ class JourneyOut(BaseModel):
         )
 
 
-@router.get("/{name}")
+@router.get("/{name}", operation_id="getJourney")
 async def read_journey(name: JourneyName, scope: ScopeDep) -> JourneyOut:
     """The newest version, or the built-in definition of `login`, `enroll` and `disable`."""
     return JourneyOut.of(await catalog.get_journey(scope.rt, scope.env, name))
 
 
-@router.put("/{name}")
+@router.put("/{name}", operation_id="publishJourney")
 async def publish_journey(
     name: JourneyName,
     scope: ScopeDep,

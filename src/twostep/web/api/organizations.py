@@ -11,10 +11,22 @@ from twostep.services.runtime import Actor
 from twostep.web.api.schemas import OrganizationCreate, OrganizationOut, iso
 from twostep.web.deps import AdminDep, OrgPath, PrincipalDep, RuntimeDep, ScopeDep
 
+__all__ = [
+    "create_organization",
+    "patch_auth_config",
+    "read_auth_config",
+    "read_organization",
+    "router",
+]
+
 router = APIRouter(prefix="/api/v1", tags=["organizations"])
 
 
-@router.post("/organizations", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/organizations",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="createOrganization",
+)
 async def create_organization(
     body: OrganizationCreate, rt: RuntimeDep, admin: AdminDep
 ) -> OrganizationOut:
@@ -37,7 +49,11 @@ async def create_organization(
     )
 
 
-@router.get("/organizations/{org}", response_model_exclude_none=True)
+@router.get(
+    "/organizations/{org}",
+    response_model_exclude_none=True,
+    operation_id="getOrganization",
+)
 async def read_organization(
     org: OrgPath, rt: RuntimeDep, principal: PrincipalDep
 ) -> OrganizationOut:
@@ -51,7 +67,7 @@ async def read_organization(
     )
 
 
-@router.get("/org/{org}/auth-config", tags=["auth-config"])
+@router.get("/org/{org}/auth-config", tags=["auth-config"], operation_id="getAuthConfig")
 async def read_auth_config(scope: ScopeDep) -> dict[str, Any]:
     """The environment's auth config, every field with its effective value (spec section 4).
 
@@ -60,7 +76,7 @@ async def read_auth_config(scope: ScopeDep) -> dict[str, Any]:
     return await svc.get_auth_config(scope.rt, scope.env)
 
 
-@router.patch("/org/{org}/auth-config", tags=["auth-config"])
+@router.patch("/org/{org}/auth-config", tags=["auth-config"], operation_id="patchAuthConfig")
 async def patch_auth_config(
     scope: ScopeDep,
     patch: Any = Body(

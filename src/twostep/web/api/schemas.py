@@ -7,40 +7,36 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from twostep.identifiers import (
+    Domain,
+    Email,
+    EmailDomain,
+    Password,
+    Phone,
+    PrintableName,
+    Username,
+)
 from twostep.services.accounts import UserView
+from twostep.storage.repositories.authenticators import AuthenticatorStatus
+from twostep.storage.repositories.users import UserStatus
 
 __all__ = [
     "CodeBody",
+    "LockOut",
+    "LockPatch",
     "OrganizationCreate",
     "OrganizationOut",
+    "RecoveryCodesOut",
+    "RecoveryVerifyOut",
+    "RegistrationOut",
+    "TwoFactorOut",
     "UserCreate",
     "UserOut",
     "UserPatch",
     "UsersPage",
+    "ValidOut",
     "iso",
 ]
-
-# At most 52 characters: "<domain>-production" is the client_id (64 at most) of the
-# environment's default application.
-Domain = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", max_length=52)
-]
-EmailDomain = Annotated[
-    str,
-    StringConstraints(
-        max_length=253,
-        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
-    ),
-]
-Email = Annotated[
-    str,
-    StringConstraints(pattern=r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,255}$", max_length=320),
-]
-# No '@': the password step takes an email or a username, so a username shaped like someone's
-# email would name two accounts (issue 9).
-Username = Annotated[str, StringConstraints(pattern=r"^[\w.+-]{1,150}$")]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,31}$")]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
 
 
 class _Body(BaseModel):
@@ -51,13 +47,15 @@ def iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat()
 
 
-# Printable text: no control characters (NUL included), which no name needs.
-PrintableName = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-
-
 class OrganizationCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Example Inc", "domain": "example.com", "email_domains": ["example.com"]}
+            ]
+        }
+    )
+
     name: PrintableName
     domain: Domain
     email_domains: list[EmailDomain] = Field(default_factory=list, max_length=50)
@@ -75,25 +73,41 @@ class OrganizationOut(BaseModel):
 
 
 class UserCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "username": "ada",
+                    "password": "correct horse battery staple",
+                }
+            ]
+        }
+    )
+
     email: Email | None = None
     username: Username | None = None
     phone: Phone | None = None
     password: Password | None = None
-    status: Literal["active", "disabled"] = "active"
+    status: UserStatus = "active"
 
 
 class UserPatch(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"phone": "+33612345678", "status": "disabled"}]}
+    )
+
     email: Email | None = None
     username: Username | None = None
     phone: Phone | None = None
     password: Password | None = None
-    status: Literal["active", "disabled"] | None = None
+    status: UserStatus | None = None
 
 
 class TwoFactorOut(BaseModel):
     enabled: bool
     totp_id: str | None
-    status: Literal["pending", "active"] | None
+    status: AuthenticatorStatus | None
     enrolled_at: str | None
     recovery_codes_remaining: int
 
@@ -105,6 +119,8 @@ class LockOut(BaseModel):
 
 
 class LockPatch(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"closed": True}]})
+
     closed: bool
 
 
@@ -113,7 +129,7 @@ class UserOut(BaseModel):
     email: str | None
     username: str | None
     phone: str | None
-    status: str
+    status: UserStatus
     has_password: bool
     created_at: str | None
     updated_at: str | None
@@ -155,15 +171,18 @@ class UsersPage(BaseModel):
 
 
 class CodeBody(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "492039"}]})
+
     code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class RegistrationOut(BaseModel):
     id: str
-    status: Literal["pending", "active"]
-    secret: str = Field(description="Base32; shown only in this answer")
-    uri: str = Field(description="otpauth:// key URI; shown only in this answer")
-    qr_svg: str
+    status: AuthenticatorStatus
+    # Absent when an existing key was imported: whoever imports it has it already.
+    secret: str | None = Field(None, description="Base32; shown only in this answer")
+    uri: str | None = Field(None, description="otpauth:// key URI; shown only in this answer")
+    qr_svg: str | None = None
     recovery_codes: list[str] | None = Field(
         None, description="Only when enrollment needs no confirmation"
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from twostep.services import enrollment, recovery, verification
+from fastapi import APIRouter, Body, Response, status
+
+from twostep.errors import Forbidden
+from twostep.services import enrollment, recovery, transfer, verification
+from twostep.web.api.key_import import KeyImportBody
 from twostep.web.api.schemas import (
     CodeBody,
     RecoveryCodesOut,
@@ -14,16 +18,43 @@ from twostep.web.api.schemas import (
 )
 from twostep.web.deps import ApplicationQuery, ScopeDep, UserIdPath
 
+__all__ = [
+    "confirm_totp",
+    "regenerate_recovery_codes",
+    "register_totp",
+    "reset_totp",
+    "router",
+    "use_recovery_code",
+    "verify_totp",
+]
+
 router = APIRouter(prefix="/api/v1/org/{org}/users/{user_id}", tags=["totp"])
 
 
-@router.post("/totp", status_code=status.HTTP_201_CREATED, response_model_exclude_none=True)
+@router.post(
+    "/totp",
+    status_code=status.HTTP_201_CREATED,
+    response_model_exclude_none=True,
+    operation_id="registerTotp",
+)
 async def register_totp(
     user_id: UserIdPath,
     scope: ScopeDep,
     application: ApplicationQuery = None,
+    body: Annotated[KeyImportBody | None, Body()] = None,
 ) -> RegistrationOut:
-    """Issue a secret: the only answer that ever shows it (as Base32, key URI and QR code)."""
+    """Issue a secret: the only answer that ever shows it (as Base32, key URI and QR code).
+
+    With ``secret`` or ``uri`` (a server-admin key only), register that existing key instead:
+    active at once, and the answer shows no secret."""
+    imported = None if body is None else body.key()
+    if imported is not None:
+        if not scope.is_admin:
+            raise Forbidden("Only a server-admin API key may import a secret.")
+        authenticator_id = await transfer.import_key(
+            scope.rt, scope.actor, scope.env, user_id, *imported, client_id=application
+        )
+        return RegistrationOut(id=authenticator_id, status="active")
     found = await enrollment.register(
         scope.rt, scope.actor, scope.env, user_id, client_id=application
     )
@@ -37,7 +68,7 @@ async def register_totp(
     )
 
 
-@router.post("/totp/confirm")
+@router.post("/totp/confirm", operation_id="confirmTotp")
 async def confirm_totp(
     user_id: UserIdPath,
     body: CodeBody,
@@ -51,7 +82,7 @@ async def confirm_totp(
     return RecoveryCodesOut(recovery_codes=codes)
 
 
-@router.post("/totp/verify")
+@router.post("/totp/verify", operation_id="verifyTotpCode")
 async def verify_totp(
     user_id: UserIdPath,
     body: CodeBody,
@@ -64,7 +95,7 @@ async def verify_totp(
     return ValidOut()
 
 
-@router.delete("/totp", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/totp", status_code=status.HTTP_204_NO_CONTENT, operation_id="resetTotp")
 async def reset_totp(
     user_id: UserIdPath,
     scope: ScopeDep,
@@ -75,7 +106,7 @@ async def reset_totp(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/recovery-codes", tags=["recovery codes"])
+@router.post("/recovery-codes", tags=["recovery codes"], operation_id="regenerateRecoveryCodes")
 async def regenerate_recovery_codes(
     user_id: UserIdPath,
     scope: ScopeDep,
@@ -88,7 +119,7 @@ async def regenerate_recovery_codes(
     return RecoveryCodesOut(recovery_codes=codes)
 
 
-@router.post("/recovery-codes/verify", tags=["recovery codes"])
+@router.post("/recovery-codes/verify", tags=["recovery codes"], operation_id="useRecoveryCode")
 async def use_recovery_code(
     user_id: UserIdPath,
     body: CodeBody,

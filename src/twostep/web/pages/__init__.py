@@ -1,1 +1,3 @@
 """Hosted HTML pages: they render the steps of the journey engine and work without JavaScript."""
+
+__all__: list[str] = []

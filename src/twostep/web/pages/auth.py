@@ -7,218 +7,80 @@ journey runner decides what comes next, so there is no second implementation of 
 
 from __future__ import annotations
 
-import hmac
-import re
-from contextlib import suppress
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from twostep.clock import to_datetime
+from twostep.crypto import same_token
 from twostep.errors import (
     JourneyExpired,
     NotAuthenticated,
     NotFound,
     TwostepError,
 )
-from twostep.i18n import DEFAULT_LOCALE, translate
+from twostep.i18n import translate
+from twostep.identifiers import DOMAIN_PATTERN, MAX_DOMAIN
 from twostep.journeys.runner import (
     STALE_FORM,
-    Answer,
-    Rejection,
     SignedIn,
-    StepAnswer,
-    Success,
     current_step,
     start_journey,
-    submit_answer,
 )
-from twostep.oauth.authorize import error_redirect, redirect_with
-from twostep.oauth.errors import OAuthError
-from twostep.otp import parse_key_uri
+from twostep.journeys.steps import PAGES
 from twostep.services import locks
 from twostep.services.accounts import get_user
 from twostep.services.authentication import end_session, read_session, session_csrf
 from twostep.services.factors import list_authenticators
 from twostep.services.organizations import environment_by_id, public_environment
-from twostep.services.qr import qr_svg
 from twostep.services.reauth import factor_is_fresh, require_fresh_factor
-from twostep.services.runtime import Actor, Runtime, config_of, totp_enabled
+from twostep.services.runtime import Actor, Runtime, totp_enabled
 from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.sessions import UserSession
 from twostep.web.client_address import end_user_actor
 from twostep.web.deps import RuntimeDep
-from twostep.web.pages.rendering import page_locale, render, secure_cookies
+from twostep.web.pages.journey_pages import (
+    JOURNEY_COOKIE,
+    NEXT_COOKIE,
+    SAFE_NEXT,
+    SESSION_COOKIE,
+    expired,
+    finish_answer,
+    login_link,
+    message,
+    set_cookie,
+    show_step,
+)
+from twostep.web.pages.rendering import page_locale, render
+from twostep.web.pages.step_forms import StepForm, answer_page
+
+__all__ = [
+    "DONE_NOTICES",
+    "LOCK_ERRORS",
+    "DomainQuery",
+    "EnvQuery",
+    "disable_page",
+    "enable_page",
+    "journey_answer",
+    "journey_page",
+    "lock_action",
+    "login_page",
+    "logout",
+    "logout_page",
+    "recovery_codes_file",
+    "router",
+    "two_factor_page",
+]
 
 router = APIRouter(tags=["hosted pages"], include_in_schema=False)
 
-SESSION_COOKIE = "twostep_session"
-JOURNEY_COOKIE = "twostep_journey"
-NEXT_COOKIE = "twostep_next"
-# Where a finished login may send the browser: a path on this server, nothing else.
-SAFE_NEXT = re.compile(r"^/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
-DomainQuery = Annotated[str, Query(min_length=1, max_length=63, pattern=r"^[a-z0-9-]+$")]
+DomainQuery = Annotated[str, Query(min_length=1, max_length=MAX_DOMAIN, pattern=DOMAIN_PATTERN)]
 EnvQuery = Annotated[str, Query(pattern="^(sandbox|production)$")]
 
 
 def _actor(request: Request, session: UserSession | None = None) -> Actor:
     return end_user_actor(request, f"user:{session.user_id}" if session else "journey")
-
-
-def _set_cookie(response: Response, rt: Runtime, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(rt),
-    )
-
-
-def _message(
-    request: Request,
-    env: EnvironmentRecord | None,
-    heading: str,
-    text: str = "",
-    *,
-    status: int = 200,
-    alert: bool = False,
-    link: str | None = None,
-    link_text: str = "",
-) -> Response:
-    return render(
-        request,
-        "message.html",
-        env=env,
-        status=status,
-        heading=heading,
-        text=text,
-        alert=alert,
-        link=link,
-        link_text=link_text,
-    )
-
-
-def _login_link(env: EnvironmentRecord | None) -> str:
-    if env is None:
-        return "/auth/login"
-    suffix = "" if env.name == "production" else f"&env={env.name}"
-    return f"/auth/login?org={env.organization_domain}{suffix}"
-
-
-# What a consent page says each OpenID scope lets the application read.
-SCOPE_TEXTS = {
-    "openid": "Who you are (your account id)",
-    "email": "Your email address",
-    "profile": "Your username",
-    "phone": "Your phone number",
-    "offline_access": "Keep you signed in (refresh tokens)",
-}
-
-
-def _group(secret: str) -> str:
-    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-
-
-def _show_step(request: Request, answer: StepAnswer) -> Response:
-    context: dict[str, Any] = {"answer": answer, "error": answer.error}
-    if answer.step_id == "Consent":
-        locale = page_locale(request)
-        context["scope_texts"] = {
-            name: translate(locale, text) for name, text in SCOPE_TEXTS.items()
-        }
-    if answer.step_id == "TotpRegistration":
-        context["qr_svg"] = qr_svg(answer.payload["uri"])
-        context["grouped_secret"] = _group(answer.payload["secret"])
-        context["params"] = parse_key_uri(answer.payload["uri"]).params
-    back = (answer.oauth["redirect_uri"],) if answer.oauth else ()
-    response = render(
-        request,
-        f"steps/{answer.step_id}.html",
-        env=answer.environment,
-        form_targets=back,
-        **context,
-    )
-    rt: Runtime = request.app.state.runtime
-    _set_cookie(response, rt, JOURNEY_COOKIE, answer.session, rt.settings.journey_ttl_s)
-    return response
-
-
-async def finish_answer(request: Request, answer: Answer) -> Response:
-    """Show the step a journey waits on, or end it: a session cookie, or the rejection."""
-    rt: Runtime = request.app.state.runtime
-    if isinstance(answer, StepAnswer):
-        return _show_step(request, answer)
-    locale = page_locale(request)
-    if isinstance(answer, Rejection) and answer.oauth is not None:
-        # An application's sign-in: the refusal goes back to it (RFC 6749 4.1.2.1).
-        refusal = OAuthError("access_denied", answer.error.detail(DEFAULT_LOCALE))
-        target = error_redirect(answer.oauth["redirect_uri"], refusal, answer.oauth["state"])
-        back = RedirectResponse(target, status_code=303)
-        back.delete_cookie(JOURNEY_COOKIE, path="/")
-        return back
-    if isinstance(answer, Rejection):
-        response = _message(
-            request,
-            answer.environment,
-            translate(locale, "Not signed in"),
-            answer.error.detail(locale),
-            status=403,
-            alert=True,
-            link=_login_link(answer.environment),
-            link_text=translate(locale, "Start again"),
-        )
-        response.delete_cookie(JOURNEY_COOKIE, path="/")
-        return response
-    assert isinstance(answer, Success)
-    target = request.cookies.get(NEXT_COOKIE) or ""
-    if "authorization_code" in answer.data:
-        # An application's sign-in: the code goes to its registered redirect URI.
-        target = redirect_with(
-            answer.data["redirect_uri"],
-            code=answer.data["authorization_code"],
-            state=answer.data["state"],
-        )
-    elif not SAFE_NEXT.fullmatch(target):
-        target = f"/auth/two-factor?done={answer.journey}"
-    response = RedirectResponse(target, status_code=303)
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        with suppress(NotAuthenticated):  # the journey's new session replaces the old one
-            await end_session(rt, old)
-    _set_cookie(response, rt, SESSION_COOKIE, answer.data["token"], rt.settings.session_ttl_s)
-    response.delete_cookie(JOURNEY_COOKIE, path="/")
-    response.delete_cookie(NEXT_COOKIE, path="/")
-    return response
-
-
-def page_message(
-    request: Request, env: EnvironmentRecord | None, heading: str, text: str, status: int = 400
-) -> Response:
-    """A page that tells the person what went wrong, in their language where we can."""
-    locale = page_locale(request)
-    return _message(
-        request, env, translate(locale, heading), translate(locale, text), status=status, alert=True
-    )
-
-
-def _expired(request: Request, env: EnvironmentRecord | None = None) -> Response:
-    locale = page_locale(request)
-    response = _message(
-        request,
-        env,
-        translate(locale, "Session expired"),
-        translate(locale, JourneyExpired.default_msgid),
-        status=410,
-        alert=True,
-        link=_login_link(env),
-        link_text=translate(locale, "Start again"),
-    )
-    response.delete_cookie(JOURNEY_COOKIE, path="/")
-    return response
 
 
 @router.get("/auth/login")
@@ -234,7 +96,7 @@ async def login_page(
     answer = await start_journey(rt, _actor(request), "login", client_id, {})
     response = await finish_answer(request, answer)
     if next and SAFE_NEXT.fullmatch(next):
-        _set_cookie(response, rt, NEXT_COOKIE, next, rt.settings.journey_ttl_s)
+        set_cookie(response, rt, NEXT_COOKIE, next, rt.settings.journey_ttl_s)
     return response
 
 
@@ -245,67 +107,34 @@ async def journey_page(request: Request, rt: RuntimeDep) -> Response:
     try:
         answer = await current_step(rt, session or "")
     except JourneyExpired:
-        return _expired(request)
-    return _show_step(request, answer)
+        return expired(request)
+    return await show_step(request, answer)
 
 
 @router.post("/auth/journey")
 async def journey_answer(
     request: Request,
     rt: RuntimeDep,
-    csrf: Annotated[str, Form(max_length=128)],
-    step: Annotated[str, Form(max_length=64)],
-    username: Annotated[str | None, Form(max_length=1000)] = None,
-    password: Annotated[str | None, Form(max_length=1024)] = None,
-    code: Annotated[str | None, Form(max_length=100)] = None,
-    alternative: Annotated[str | None, Form(max_length=40)] = None,
-    confirmed: Annotated[str | None, Form(max_length=10)] = None,
-    approve: Annotated[str | None, Form(max_length=10)] = None,
+    form: Annotated[StepForm, Form()],
 ) -> Response:
-    """An answer to the step the page showed, turned into the journey's input."""
+    """An answer to the step the page showed, turned into the journey's input by the page
+    its step kind declares."""
     session = request.cookies.get(JOURNEY_COOKIE) or ""
     try:
         shown = await current_step(rt, session)
     except JourneyExpired:
-        return _expired(request)
-    if shown.step_id != step:
-        return _show_step(request, shown)  # an old tab: show where the journey is now
-    actor = _actor(request)
+        return expired(request)
+    if shown.step_id != form.step or form.step not in PAGES:
+        return await show_step(request, shown)  # an old tab: show where the journey is now
     try:
-        match step:
-            case "Password":
-                answer = await submit_answer(
-                    rt, actor, session, {"username": username, "password": password}, csrf=csrf
-                )
-            case "TotpRegistration":
-                # One page shows the QR code and asks for the first code: two journey steps.
-                answer = await submit_answer(rt, actor, session, {}, csrf=csrf)
-                if isinstance(answer, StepAnswer) and answer.step_id == "TotpAuthentication":
-                    # A wrong first code leaves the journey on the code step: its page asks again.
-                    answer = await submit_answer(rt, actor, session, {"code": code}, csrf=csrf)
-            case "TotpAuthentication" if alternative:
-                answer = await submit_answer(
-                    rt, actor, session, {"alternative": alternative}, csrf=csrf
-                )
-            case "TotpAuthentication" | "RecoveryCode":
-                answer = await submit_answer(rt, actor, session, {"code": code}, csrf=csrf)
-            case "RecoveryCodes":
-                answer = await submit_answer(
-                    rt, actor, session, {"confirmed": confirmed == "yes"}, csrf=csrf
-                )
-            case "Consent":
-                answer = await submit_answer(
-                    rt, actor, session, {"approve": approve == "yes"}, csrf=csrf
-                )
-            case _:
-                return _show_step(request, shown)
+        answer = await answer_page(rt, _actor(request), session, form)
     except JourneyExpired:
-        return _expired(request, shown.environment)
+        return expired(request, await environment_by_id(rt, shown.environment_id))
     except TwostepError as exc:  # a stale form (CSRF) or a racing second click
         locale = page_locale(request)
-        return _message(
+        return message(
             request,
-            shown.environment,
+            await environment_by_id(rt, shown.environment_id),
             translate(locale, "Please try again"),
             translate(locale, exc.msgid, **exc.params),
             status=exc.status,
@@ -322,10 +151,10 @@ async def recovery_codes_file(request: Request, rt: RuntimeDep) -> Response:
     try:
         shown = await current_step(rt, request.cookies.get(JOURNEY_COOKIE) or "")
     except JourneyExpired:
-        return _expired(request)
+        return expired(request)
     if shown.step_id != "RecoveryCodes":
-        return _show_step(request, shown)
-    env = shown.environment
+        return await show_step(request, shown)
+    env = await environment_by_id(rt, shown.environment_id)
     issuer = env.organization_name if env else "Twostep"
     lines = [f"{issuer} recovery codes", "", *shown.payload["codes"], ""]
     return PlainTextResponse(
@@ -350,9 +179,9 @@ def _to_login(request: Request, env: EnvironmentRecord | None = None) -> Respons
     if env is None and org:
         return RedirectResponse(f"/auth/login?org={org}&next=/auth/two-factor", status_code=303)
     if env is not None:
-        return RedirectResponse(f"{_login_link(env)}&next=/auth/two-factor", status_code=303)
+        return RedirectResponse(f"{login_link(env)}&next=/auth/two-factor", status_code=303)
     locale = page_locale(request)
-    return _message(
+    return message(
         request,
         None,
         translate(locale, "Not signed in"),
@@ -413,7 +242,7 @@ async def _settings_page(
         listed = await list_authenticators(rt, env, session.user_id)
     except NotFound:
         return _to_login(request, env)
-    config = config_of(env.auth_config)
+    config = env.config
     active = totp_enabled(rt.settings, config)
     user = view.user
     authenticators = [
@@ -486,7 +315,7 @@ async def lock_action(
     if session is None:
         return _to_login(request)
     env = await environment_by_id(rt, session.environment_id)
-    if not hmac.compare_digest(csrf, session_csrf(rt, session)):
+    if not same_token(csrf, session_csrf(rt, session)):
         return _forged(request, env)
     actor = _actor(request, session)
     if action != "close":
@@ -534,7 +363,7 @@ async def logout(
     if session is None:
         return _signed_out(request, None)
     env = await environment_by_id(rt, session.environment_id)
-    if not hmac.compare_digest(csrf, session_csrf(rt, session)):
+    if not same_token(csrf, session_csrf(rt, session)):
         return _forged(request, env)  # a forged form must not even clear the cookie
     await end_session(rt, request.cookies.get(SESSION_COOKIE))
     return _signed_out(request, env)
@@ -543,7 +372,7 @@ async def logout(
 def _forged(request: Request, env: EnvironmentRecord) -> Response:
     """A form that did not come from our page (its CSRF token is not the session's)."""
     locale = page_locale(request)
-    return _message(
+    return message(
         request,
         env,
         translate(locale, "Please try again"),
@@ -557,12 +386,12 @@ def _forged(request: Request, env: EnvironmentRecord) -> Response:
 
 def _signed_out(request: Request, env: EnvironmentRecord | None) -> Response:
     locale = page_locale(request)
-    response = _message(
+    response = message(
         request,
         env,
         translate(locale, "Signed out"),
         translate(locale, "You are signed out."),
-        link=_login_link(env) if env else None,
+        link=login_link(env) if env else None,
         link_text=translate(locale, "Sign in"),
     )
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -14,10 +14,10 @@ from fastapi.templating import Jinja2Templates
 
 from twostep.i18n import LOCALES, negotiate, translate
 from twostep.policy import ThemeConfig
-from twostep.services.runtime import Runtime, config_of
+from twostep.services.runtime import Runtime
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
-__all__ = ["LANG_COOKIE", "page_locale", "render", "secure_cookies"]
+__all__ = ["LANGUAGE_NAMES", "LANG_COOKIE", "TEMPLATES", "page_locale", "render", "secure_cookies"]
 
 LANG_COOKIE = "twostep_lang"
 LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français"}
@@ -65,7 +65,7 @@ def render(
 ) -> HTMLResponse:
     rt: Runtime = request.app.state.runtime
     locale = page_locale(request)
-    theme = config_of(env.auth_config).theme if env is not None else ThemeConfig()
+    theme = env.config.theme if env is not None else ThemeConfig()
     response = TEMPLATES.TemplateResponse(
         request,
         template,

@@ -1,0 +1,35 @@
+"""Housekeeping of what grows with traffic: the audit trail past its retention, and the
+per-address failure counters of minutes long gone."""
+
+from __future__ import annotations
+
+from twostep.services.runtime import Runtime
+from twostep.storage.repositories.audit import delete_events_before
+from twostep.storage.repositories.throttle import delete_ip_failures_before
+
+__all__ = ["IP_FAILURES_KEPT_MINUTES", "purge_retained"]
+
+# Only the current minute is ever counted; an hour's margin keeps the rows an operator
+# looking into an attack would read.
+IP_FAILURES_KEPT_MINUTES = 60
+_DAY_S = 86400.0
+
+
+async def purge_retained(rt: Runtime, *, batch: int = 1000) -> int:
+    """Delete audit events older than ``audit_retention_days`` (when set) and stale address
+    counters; the number of rows deleted. Batched, so no transaction holds a lock for long."""
+    now = rt.clock.now()
+    deleted = 0
+    days = rt.settings.audit_retention_days
+    if days is not None:
+        before = now - days * _DAY_S
+        while True:
+            async with rt.db.transaction() as tx:
+                count = await delete_events_before(tx, before, limit=batch)
+            deleted += count
+            if count < batch:
+                break
+    async with rt.db.transaction() as tx:
+        minute = int(now // 60) - IP_FAILURES_KEPT_MINUTES
+        deleted += await delete_ip_failures_before(tx, minute)
+    return deleted
