@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck layers unit e2e bench clean
+.PHONY: run test install lint typecheck layers unit e2e bench conformance clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: install
 ## make bench: Twostep, a bare FastAPI ceiling and privacyIDEA under the same load (not a test)
 bench: install
 	bash bench/run.sh
+
+## make conformance: regenerate docs/conformance.md (RFC vectors x Twostep x oathtool x pyotp)
+conformance: install
+	$(BIN)/python scripts/conformance.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -37,6 +37,7 @@ SPEC_DEFAULTS: dict[str, dict[str, Any]] = {
     "delivery": {"webhook": None},
     "theme": {"title": "Twostep", "brand": None, "style_url": None, "logo_url": None},
     "lock": {"enabled": False},
+    "remember_device": {"days": 0},
 }
 
 WEBHOOK: dict[str, Any] = {

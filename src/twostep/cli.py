@@ -15,6 +15,7 @@ from twostep.cli_admin import (
     audit_app,
     backup,
     org_list,
+    user_bypass_code,
     user_find,
     user_list,
     user_reset_2fa,
@@ -75,6 +76,7 @@ org_app.command("list")(org_list)
 user_app.command("list")(user_list)
 user_app.command("find")(user_find)
 user_app.command("reset-2fa")(user_reset_2fa)
+user_app.command("bypass-code")(user_bypass_code)
 app.command("backup")(backup)
 
 # Commands that read no settings, so a broken configuration does not stop them.

@@ -25,6 +25,7 @@ __all__ = [
     "audit_export",
     "backup",
     "org_list",
+    "user_bypass_code",
     "user_find",
     "user_list",
     "user_reset_2fa",
@@ -141,22 +142,45 @@ def user_reset_2fa(
     application: Annotated[
         str | None, typer.Option(help="client_id; the default application when omitted")
     ] = None,
-    reason: Annotated[str | None, typer.Option(help="kept in the audit event")] = None,
+    reason: Annotated[str, typer.Option(help="why (required); kept in the audit event")] = "",
 ) -> None:
     """Remove the user's authenticator and recovery codes and end their sessions, so that
-    they enroll again (a lost phone); audited with the reason."""
-    from twostep.services.enrollment import reset
+    they enroll again (a lost phone); audited with the reason, which is required."""
+    from twostep.services.admin_recovery import admin_reset, clean_reason
     from twostep.services.runtime import Actor
     from twostep.services.user_admin import resolve_user_id
 
     async def work(rt: Runtime) -> str:
+        clean_reason(reason)  # refused before anything is looked up
         environment = await _environment(rt, org, env)
         user_id = await resolve_user_id(rt, environment, user)
-        details = None if reason is None else {"reason": reason[:500]}
-        await reset(rt, Actor("cli"), environment, user_id, client_id=application, details=details)
+        await admin_reset(rt, Actor("cli"), environment, user_id, reason, client_id=application)
         return user_id
 
     typer.echo(f"second factor reset: {_run(work)}")
+
+
+def user_bypass_code(
+    user: Annotated[str, typer.Argument(help="the user's id, email or username")],
+    org: _Org,
+    env: _Env = "production",
+    reason: Annotated[str, typer.Option(help="why (required); kept in the audit event")] = "",
+) -> None:
+    """Issue a one-time bypass code (shown once) that the user types at sign-in where a
+    recovery code goes: valid TWOSTEP_BYPASS_TTL_S, then they enroll a new authenticator."""
+    from twostep.services.admin_recovery import BypassCode, clean_reason, issue_bypass_code
+    from twostep.services.runtime import Actor
+    from twostep.services.user_admin import resolve_user_id
+
+    async def work(rt: Runtime) -> BypassCode:
+        clean_reason(reason)
+        environment = await _environment(rt, org, env)
+        user_id = await resolve_user_id(rt, environment, user)
+        return await issue_bypass_code(rt, Actor("cli"), environment, user_id, reason)
+
+    issued = _run(work)
+    expires = datetime.fromtimestamp(issued.expires_at, tz=UTC).isoformat()
+    typer.echo(f"bypass code: {issued.code} (valid until {expires}, once)")
 
 
 def _moment(text: str | None, option: str) -> float | None:

@@ -24,7 +24,8 @@ TwostepError
  ├── NotAuthenticated            not_authenticated           401  (no user signed in, bad session token)
  ├── IdentityNotVerified         identity_not_verified       403  (sign-up named an existing account)
  ├── AccessDenied                access_denied               403  (a journey's reject step)
- └── ReauthenticationRequired    reauthentication_required   403  (weakening 2FA needs a fresh one)
+ ├── ReauthenticationRequired    reauthentication_required   403  (weakening 2FA needs a fresh one)
+ └── SecondFactorRequired        second_factor_required      409  (totp.enforce: the last one stays)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "RecoveryCodeInvalid",
     "RecoveryCodeRateLimited",
     "RecoveryCodesExhausted",
+    "SecondFactorRequired",
     "TotpAlreadyEnrolled",
     "TotpNotEnrolled",
     "TwostepError",
@@ -143,6 +145,14 @@ class OperationDisabled(TwostepError):
 class TotpNotEnrolled(TwostepError):
     code, status, title = "totp_not_enrolled", 404, "Not enrolled"
     default_msgid = "No authenticator is enrolled."
+
+
+class SecondFactorRequired(TwostepError):
+    code, status, title = "second_factor_required", 409, "Second factor required"
+    default_msgid = (
+        "Your organization requires two-factor authentication: your only authenticator "
+        "cannot be removed. Ask an administrator if you lost it."
+    )
 
 
 class TotpAlreadyEnrolled(TwostepError):

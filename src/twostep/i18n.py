@@ -18,6 +18,7 @@ them, so two servers in one process never see each other's overrides.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import string
 import xml.etree.ElementTree as ElementTree
@@ -52,6 +53,7 @@ MAX_OVERRIDE_FILE_BYTES = 1 << 20
 _MAX_DEPTH = 16
 _OVERRIDE_SUFFIXES = (".json", ".xml")
 _XML_DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +150,18 @@ def current_texts(texts: Texts) -> Iterator[None]:
 # -- operator overrides ------------------------------------------------------------------------
 
 
-def load_overrides(directory: Path | None, aliases: Mapping[str, str]) -> Texts:
+def load_overrides(
+    directory: Path | None,
+    aliases: Mapping[str, str],
+    *,
+    tolerated: Callable[[str], bool] = lambda key: False,
+) -> Texts:
     """Read the override files of ``directory`` (``None``: no overrides).
 
     ``aliases`` maps a file key (``totp.invalidcode``) to the msgid it overrides; any other key
-    must be a msgid of the catalogue or one of the aliases' targets. On any doubt (a file too
+    must be a msgid of the catalogue or one of the aliases' targets, or a key ``tolerated``
+    accepts (a tag of an imported dictionary with no place here): those are skipped, named
+    together in one warning. On any doubt (a file too
     large or malformed, an XML DOCTYPE or ENTITY, a non-string value, an unknown key, a
     placeholder the original text does not have, one msgid given two texts) this raises a
     ``ValueError`` naming the file and the key.
@@ -164,6 +173,7 @@ def load_overrides(directory: Path | None, aliases: Mapping[str, str]) -> Texts:
     _refuse_stray_files(directory)
     known = _known_msgids() | frozenset(aliases.values())
     loaded: dict[str, Mapping[str, str]] = {}
+    ignored: set[str] = set()
     for locale in LOCALES:
         texts: dict[str, tuple[str, Path, str]] = {}
         for suffix, read in ((".json", _json_entries), (".xml", _xml_entries)):
@@ -171,6 +181,9 @@ def load_overrides(directory: Path | None, aliases: Mapping[str, str]) -> Texts:
             if not path.exists():
                 continue
             for key, text in read(path, _read_limited(path)):
+                if key not in aliases and key not in known and tolerated(key):
+                    ignored.add(key)
+                    continue
                 msgid = _resolve(path, key, aliases, known)
                 _check_text(path, key, msgid, text)
                 if msgid in texts and texts[msgid][0] != text:
@@ -182,6 +195,13 @@ def load_overrides(directory: Path | None, aliases: Mapping[str, str]) -> Texts:
                 texts[msgid] = (text, path, key)
         if texts:
             loaded[locale] = MappingProxyType({m: t for m, (t, _, _) in texts.items()})
+    if ignored:
+        _log.warning(
+            "translation files in %s: %d key(s) with no text in Twostep ignored: %s",
+            directory,
+            len(ignored),
+            ", ".join(sorted(ignored)),
+        )
     return Texts(MappingProxyType(loaded))
 
 

@@ -15,6 +15,7 @@ from twostep.errors import ValidationFailed
 __all__ = [
     "JSON",
     "MAX_PATCH_DEPTH",
+    "MAX_REMEMBER_DAYS",
     "RESERVED_HEADERS",
     "Algorithm",
     "AuthConfig",
@@ -23,6 +24,7 @@ __all__ = [
     "Issuer",
     "LockConfig",
     "RecoveryCodesConfig",
+    "RememberDeviceConfig",
     "Rule",
     "RuleBroken",
     "ThemeConfig",
@@ -41,6 +43,7 @@ JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | 
 
 Algorithm = Literal["SHA1", "SHA256", "SHA512"]
 MAX_PATCH_DEPTH = 16
+MAX_REMEMBER_DAYS = 90
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
@@ -193,6 +196,12 @@ class LockConfig(_Section):
     enabled: bool = False
 
 
+class RememberDeviceConfig(_Section):
+    """Trust this browser: after a code, a browser may skip the code for ``days`` (0: off)."""
+
+    days: int = Field(0, ge=0, le=MAX_REMEMBER_DAYS)
+
+
 class AuthConfig(_Section):
     """The auth config of one environment; every field has the spec default."""
 
@@ -201,6 +210,7 @@ class AuthConfig(_Section):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     theme: ThemeConfig = Field(default_factory=ThemeConfig)
     lock: LockConfig = Field(default_factory=LockConfig)
+    remember_device: RememberDeviceConfig = Field(default_factory=RememberDeviceConfig)
 
 
 class TotpOverride(_Section):

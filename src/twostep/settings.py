@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         description="How old a session's last second factor may be for an action that weakens "
         "the second factor (disable, re-enroll, new recovery codes, lock pair/open/unpair).",
     )
+    bypass_ttl_s: int = Field(
+        3600,
+        ge=60,
+        le=7 * 86400,
+        description="How long a one-time bypass code an admin issues for a user who lost their "
+        "authenticator stays valid (it is accepted once, in place of a code, at sign-in).",
+    )
     trusted_proxies: NetworkList = Field(
         (),
         description="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For / Forwarded "
@@ -145,6 +152,33 @@ class Settings(BaseSettings):
         description="Comma-separated CIDRs that webhooks may reach although they are loopback, "
         "private or otherwise internal (on-premise receivers); only these may be plain http. "
         "None by default: an endpoint must be https and resolve to public addresses only.",
+    )
+    event_retry_base_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Pause before the second attempt to deliver an event to a webhook "
+        "endpoint; each later pause doubles, up to an hour.",
+    )
+    event_retry_window_s: int = Field(
+        86400,
+        ge=1,
+        le=30 * 86400,
+        description="How long an event delivery is retried before it is marked failed; an "
+        "endpoint whose deliveries fail this long without a success is disabled.",
+    )
+    event_poll_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often each server process looks for event deliveries that are due.",
+    )
+    webhook_secret_overlap_s: int = Field(
+        86400,
+        ge=0,
+        le=30 * 86400,
+        description="After a webhook endpoint's secret is rotated, how long the old secret "
+        "still signs deliveries beside the new one.",
     )
 
     @classmethod

@@ -364,7 +364,14 @@ def test_reset_two_factor(console: httpx.Client, api: Api) -> None:
     assert console.post(action, data={}).status_code == 403
     assert api.request("GET", api.user_path(user["id"])).json()["two_factor"]["enabled"] is True
 
-    response = console.post(action, data={"csrf": csrf_of(details)})
+    # A reset without a reason is refused, and the authenticator stays.
+    bare = console.post(action, data={"csrf": csrf_of(details)})
+    assert bare.headers["location"] == f"/admin/users/{user['id']}?error=reason_required"
+    refused = console.get(bare.headers["location"])
+    assert "Give a reason: it is kept in the audit trail." in refused.text
+    assert api.request("GET", api.user_path(user["id"])).json()["two_factor"]["enabled"] is True
+
+    response = console.post(action, data={"csrf": csrf_of(details), "reason": "lost phone"})
     assert response.status_code == 303
     assert response.headers["location"] == f"/admin/users/{user['id']}?done=reset"
     after = console.get(response.headers["location"])
@@ -378,6 +385,7 @@ def test_reset_two_factor(console: httpx.Client, api: Api) -> None:
         "status": None,
         "enrolled_at": None,
         "recovery_codes_remaining": 0,
+        "drift_s": 0,
     }
     events = api.request(
         "GET", f"/api/v1/org/{api.org}/audit-events", params={"user": user["id"]}
@@ -387,8 +395,9 @@ def test_reset_two_factor(console: httpx.Client, api: Api) -> None:
     key_id = admin_cookie(console).split(".")[0]
     assert reset[0]["actor"] == f"admin:{key_id}"
     assert (reset[0]["outcome"], reset[0]["ip"]) == ("ok", "127.0.0.1")
+    assert reset[0]["details"] == {"reason": "lost phone"}
 
-    again = console.post(action, data={"csrf": csrf_of(after)})
+    again = console.post(action, data={"csrf": csrf_of(after), "reason": "again"})
     assert again.headers["location"] == f"/admin/users/{user['id']}?error=totp_not_enrolled"
     assert "No authenticator is enrolled." in console.get(again.headers["location"]).text
 

@@ -403,6 +403,7 @@ def test_deleting_an_application_removes_its_authenticators(api: Api) -> None:
         "status": None,
         "enrolled_at": None,
         "recovery_codes_remaining": 0,
+        "drift_s": 0,
     }
     assert_problem(
         api.verify(user["id"], totp_code(registration, 1), **kiosk), 404, "totp_not_enrolled"

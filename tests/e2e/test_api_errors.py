@@ -200,7 +200,7 @@ def test_not_found(server: Server, admin: httpx.Client, api: Api) -> None:
         ("PATCH", "", {"status": "disabled"}),
         ("DELETE", "", None),
         ("POST", "/totp", None),
-        ("DELETE", "/totp", None),
+        ("DELETE", "/totp", {"reason": "test"}),
         ("POST", "/totp/confirm", {"code": "123456"}),
         ("POST", "/totp/verify", {"code": "123456"}),
         ("POST", "/recovery-codes", None),
@@ -211,7 +211,9 @@ def test_not_found(server: Server, admin: httpx.Client, api: Api) -> None:
     user = api.create_user()
     for method, tail in [("GET", ""), ("POST", "/totp"), ("DELETE", "/totp")]:
         response = api.request(
-            method, api.user_path(user["id"], tail), params={"application": "no-such-client"}
+            method,
+            api.user_path(user["id"], tail),
+            params={"application": "no-such-client", "reason": "test"},
         )
         assert_problem(response, 404, "not_found")
     for tail in ("/totp/confirm", "/totp/verify", "/recovery-codes/verify"):
@@ -345,7 +347,7 @@ def test_totp_not_enrolled(api: Api) -> None:
     for method, tail, body in [
         ("POST", "/totp/verify", {"code": "123456"}),
         ("POST", "/totp/confirm", {"code": "123456"}),
-        ("DELETE", "/totp", None),
+        ("DELETE", "/totp", {"reason": "test"}),
         ("POST", "/recovery-codes", None),
         ("POST", "/recovery-codes/verify", {"code": "abcd-efgh-jkmn-pqrs"}),
     ]:

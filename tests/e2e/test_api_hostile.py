@@ -224,7 +224,7 @@ def hostile_requests(t: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
         for method, tail, kwargs in [
             ("GET", "", {}),
             ("PATCH", "", {"json": {"status": "disabled"}}),
-            ("DELETE", "/totp", {}),
+            ("DELETE", "/totp", {"params": {"reason": "test"}}),
             ("POST", "/totp/verify", {"json": {"code": "123456"}}),
         ]:
             cases.append((method, f"{users}/{segment}{tail}", kwargs))

@@ -63,6 +63,7 @@ def test_user_create_read_update_delete(api: Api) -> None:
         "status": None,
         "enrolled_at": None,
         "recovery_codes_remaining": 0,
+        "drift_s": 0,
     }
     path = api.user_path(created["id"])
     assert api.request("GET", path).json() == created
@@ -163,7 +164,7 @@ def test_two_factor_summary_through_the_lifecycle(api: Api) -> None:
     assert not set(new_codes) & set(codes)
     assert two_factor(api, uid)["recovery_codes_remaining"] == 5
 
-    reset = api.request("DELETE", api.user_path(uid, "/totp"))
+    reset = api.request("DELETE", api.user_path(uid, "/totp"), json={"reason": "lost phone"})
     assert reset.status_code == 204, reset.text
     assert two_factor(api, uid) == {
         "enabled": False,
@@ -171,9 +172,11 @@ def test_two_factor_summary_through_the_lifecycle(api: Api) -> None:
         "status": None,
         "enrolled_at": None,
         "recovery_codes_remaining": 0,
+        "drift_s": 0,
     }
     assert_problem(api.verify(uid, totp_code(registration, 1)), 404, "totp_not_enrolled")
-    assert_problem(api.request("DELETE", api.user_path(uid, "/totp")), 404, "totp_not_enrolled")
+    again_reset = api.request("DELETE", api.user_path(uid, "/totp"), params={"reason": "again"})
+    assert_problem(again_reset, 404, "totp_not_enrolled")
     # Enrolling again gives a new secret; the old one and the old recovery codes are dead.
     again = api.register(uid)
     assert again["id"] != registration["id"]
@@ -233,7 +236,9 @@ def test_application_query_picks_the_default_application(server: Server) -> None
                 client.verify(user["id"], totp_code(registration, 1), application="nope"),
             ]:
                 assert_problem(response, 404, "not_found")
-            reset = client.request("DELETE", client.user_path(user["id"], "/totp"), params=app)
+            reset = client.request(
+                "DELETE", client.user_path(user["id"], "/totp"), params={**app, "reason": "test"}
+            )
             assert reset.status_code == 204
             assert two_factor(client, user["id"])["enabled"] is False
 

@@ -64,9 +64,14 @@ def test_reset_2fa_by_email_is_audited_with_its_reason(server: Server) -> None:
         "GET", f"/api/v1/org/{api.org}/audit-events", params={"action": "totp.reset"}
     ).json()["data"]
     assert [(e["actor"], e["details"]) for e in events] == [("cli", {"reason": "lost"})]
-    unknown = server.cli("user", "reset-2fa", "--org", str(api.org), "nobody@x.test", check=False)
+    unknown = server.cli(
+        "user", "reset-2fa", "--org", str(api.org), "nobody@x.test", "--reason", "x", check=False
+    )
     assert unknown.returncode == 1
     assert "not_found" in unknown.stderr
+    bare = server.cli("user", "reset-2fa", "--org", str(api.org), "bo@x.test", check=False)
+    assert bare.returncode == 1
+    assert "validation_error" in bare.stderr
     api.close()
 
 

@@ -274,6 +274,7 @@ async def test_the_admin_resets_a_user(
     await shoot(admin, "admin-users")
     await row.get_by_role("link", name=user["email"]).click()
     await shoot(admin, "admin-user")
+    await admin.get_by_label("Reason (kept in the audit trail)").fill("lost phone")
     await admin.get_by_role("button", name="Reset two-factor").click()
     await expect(admin.locator(".notice")).to_be_visible()
     assert org.request("GET", org.user_path(user["id"])).json()["two_factor"]["enabled"] is False

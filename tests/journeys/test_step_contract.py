@@ -25,10 +25,11 @@ from twostep.journeys.catalog import put_journey
 from twostep.journeys.context import JourneyState
 from twostep.journeys.runner import Answer, Rejection, StepAnswer, Success
 from twostep.journeys.steps import KINDS, REGISTRY, Step
-from twostep.otp import b32encode, parse_key_uri
+from twostep.otp import b32encode, code_for_step, parse_key_uri, time_step
 from twostep.services.accounts import get_user
 from twostep.services.recovery import use_recovery_code
 from twostep.services.runtime import Runtime
+from twostep.services.verification import verify_code
 from twostep.storage.repositories.journeys import get_session
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
@@ -43,6 +44,7 @@ class Harness:
     user_id: str
     phone: Phone | None = None
     secrets: set[str] = field(default_factory=set)
+    shown: StepAnswer | None = None  # the answer the next input replies to
 
     @property
     def client_id(self) -> str:
@@ -139,6 +141,28 @@ async def check_new_codes(h: Harness, answers: list[Answer]) -> None:
         await use_recovery_code(h.rt, ACTOR, h.env, h.user_id, h.phone.recovery_codes[1])
 
 
+def new_key_code(h: Harness) -> dict[str, Any]:
+    """The first code of the new key a ``TotpReplacement`` page shows."""
+    assert h.shown is not None
+    assert h.shown.step_id == "TotpReplacement"
+    h.secrets.add(h.shown.payload["secret"])
+    key = parse_key_uri(h.shown.payload["uri"])
+    h.clock.advance(key.params.period)
+    return {"code": code_for_step(key.secret, key.params, time_step(h.clock.now(), 30))}
+
+
+def old_phone_code(h: Harness) -> dict[str, Any]:
+    """A code of the old key: never one of the new key a ``TotpReplacement`` page shows."""
+    assert h.phone is not None
+    return {"code": h.phone.wrong_code(h.clock)}
+
+
+async def check_replaced(h: Harness, answers: list[Answer]) -> None:
+    assert h.phone is not None
+    with pytest.raises(Exception, match="not valid"):  # the old phone's codes no longer work
+        await verify_code(h.rt, ACTOR, h.env, h.user_id, h.code())
+
+
 SCENARIOS = [
     Scenario(
         "password",
@@ -203,6 +227,18 @@ SCENARIOS = [
             setup=enrolled,
             asks_again=4,
         ),
+    ),
+    Scenario(
+        "replace_totp",
+        [*PW_CODE, step("s", "replace_totp", "done", "no"), DONE, NO],
+        good=Path([login, lambda h: {"code": h.code()}, new_key_code], "Success", setup=enrolled),
+        bad=Path(
+            [login, lambda h: {"code": h.code()}, *[old_phone_code] * 5],
+            "invalid_code",
+            setup=enrolled,
+            asks_again=4,
+        ),
+        check=check_replaced,
     ),
     Scenario(
         "show_recovery_codes",
@@ -306,6 +342,7 @@ async def run_path(
         assert isinstance(current, StepAnswer), f"ended early with {current}"
         await assert_stored_state_is_clean(h, current.session)
         rt.compiled_journeys.clear()  # as if another process (or a restarted one) took the submit
+        h.shown = current
         value = given(h) if callable(given) else given
         h.secrets.update(str(value[k]) for k in ("password", "code") if value.get(k))
         answers.append(await runner.submit_answer(rt, ACTOR, current.session, value))

@@ -150,7 +150,7 @@ def test_a_session_token_stops_working_over_http(
     changes = {
         "disable": ("PATCH", "", {"json": {"status": "disabled"}}),
         "password": ("PATCH", "", {"json": {"password": "a brand new passphrase"}}),
-        "admin_reset": ("DELETE", "/totp", {}),
+        "admin_reset": ("DELETE", "/totp", {"params": {"reason": "lost phone"}}),
         "lock_close": ("PATCH", "/lock", {"json": {"closed": True}}),
         "email": ("PATCH", "", {"json": {"email": f"new-{user['email']}"}}),
     }

@@ -9,6 +9,8 @@ from twostep.journeys.definition import (
     BUILTIN_DISABLE,
     BUILTIN_ENROLL,
     BUILTIN_LOGIN,
+    BUILTIN_REGENERATE_CODES,
+    BUILTIN_REPLACE,
     validate_definition,
 )
 from twostep.services.audit import audit
@@ -28,6 +30,8 @@ BUILTINS: dict[str, dict[str, Any]] = {
     "login": BUILTIN_LOGIN,
     "enroll": BUILTIN_ENROLL,
     "disable": BUILTIN_DISABLE,
+    "regenerate_codes": BUILTIN_REGENERATE_CODES,
+    "replace": BUILTIN_REPLACE,
 }
 
 

@@ -15,7 +15,7 @@ from twostep.oauth.signin import AuthorizationRequest
 from twostep.policy import AuthConfig
 from twostep.services.accounts import get_user
 from twostep.services.factors import second_factor_required
-from twostep.services.reauth import require_fresh_factor
+from twostep.services.reauth import factor_is_fresh, require_fresh_factor
 from twostep.services.runtime import Actor, Runtime, totp_enabled
 from twostep.storage.repositories.applications import ApplicationRecord
 from twostep.storage.repositories.organizations import EnvironmentRecord
@@ -54,6 +54,8 @@ class JourneyState(BaseModel):
     # The authenticator this journey registered and still has to confirm with a first code.
     registered: str | None = None
     recovery_codes: Sealed | None = None
+    # A new key for the user's authenticator, shown and not yet confirmed (replace_totp).
+    replacement: Sealed | None = None
     # The OAuth authorization request this journey answers: its end issues an authorization
     # code too. Rows written before it had a type keep it under "oauth", in the same shape.
     authorization: AuthorizationRequest | None = Field(
@@ -158,6 +160,8 @@ class StepContext:
                 "lock_closed": view.user.lock_closed,
                 "authenticated": bool(self.state.amr),
                 "amr": list(self.state.amr),
+                # A second factor at most TWOSTEP_REAUTH_S old (spec 3b.2); never a bypass code.
+                "fresh_factor": factor_is_fresh(self.rt, self.state.amr, self.state.auth_time),
             }
         return {"user": user, "input": self.input, "vars": self.state.vars}
 

@@ -20,6 +20,8 @@ __all__ = [
     "BUILTIN_DISABLE",
     "BUILTIN_ENROLL",
     "BUILTIN_LOGIN",
+    "BUILTIN_REGENERATE_CODES",
+    "BUILTIN_REPLACE",
     "EDGES",
     "INVALID_DEFINITION",
     "Error",
@@ -281,14 +283,16 @@ BUILTIN_LOGIN: dict[str, Any] = {
             "or 'recovery' in user.amr))",
         ),
         _step("send_code", "send_code", "totp"),
-        _step("totp", "authenticate_totp", "finish", "recovery"),
-        _step("recovery", "recovery_code", "finish", "denied"),
+        _step("totp", "authenticate_totp", "finish", "recovery", remember_device=True),
+        _step("recovery", "recovery_code", "enforce", "denied"),
         _step(
             "enforce",
             "condition",
             "register",
             "finish",
-            expression="not user.has_totp and (vars.enforce or vars.require_mfa)",
+            # An admin's bypass code removed the authenticator: the user enrolls again now.
+            expression="not user.has_totp and (vars.enforce or vars.require_mfa "
+            "or 'bypass' in user.amr)",
         ),
         _step("register", "register_totp", "confirm_totp"),
         _step("confirm_totp", "authenticate_totp", "recovery_codes", allow_recovery_code=False),
@@ -324,6 +328,42 @@ BUILTIN_DISABLE: dict[str, Any] = {
         _step("totp", "authenticate_totp", "disable", "recovery"),
         _step("recovery", "recovery_code", "disable", "denied"),
         _step("disable", "disable_totp", "done"),
+        _step("done", "complete"),
+        _step("not_enrolled", "reject", code="totp_not_enrolled"),
+        _step("denied", "reject"),
+    ],
+}
+
+# The settings page's new recovery codes (issue 12.6): a stale session proves a code (or a
+# recovery code) first (spec 3b.2); then the new set is shown once, like at enrollment.
+BUILTIN_REGENERATE_CODES: dict[str, Any] = {
+    "start": "password",
+    "steps": [
+        _step("password", "password", "has_totp", "denied"),
+        _step("has_totp", "condition", "fresh", "not_enrolled", expression="user.has_totp"),
+        _step("fresh", "condition", "codes", "totp", expression="user.fresh_factor"),
+        _step("totp", "authenticate_totp", "codes", "recovery"),
+        _step("recovery", "recovery_code", "codes", "denied"),
+        _step("codes", "show_recovery_codes", "done"),
+        _step("done", "complete"),
+        _step("not_enrolled", "reject", code="totp_not_enrolled"),
+        _step("denied", "reject"),
+    ],
+}
+
+# A new phone (issue 12.3): a fresh second factor, then the new key confirmed by its first
+# code before the old one goes, then new recovery codes. Never without a second factor, so
+# totp.enforce allows it where it refuses `disable`.
+BUILTIN_REPLACE: dict[str, Any] = {
+    "start": "password",
+    "steps": [
+        _step("password", "password", "has_totp", "denied"),
+        _step("has_totp", "condition", "fresh", "not_enrolled", expression="user.has_totp"),
+        _step("fresh", "condition", "replace", "totp", expression="user.fresh_factor"),
+        _step("totp", "authenticate_totp", "replace", "recovery"),
+        _step("recovery", "recovery_code", "replace", "denied"),
+        _step("replace", "replace_totp", "codes", "denied"),
+        _step("codes", "show_recovery_codes", "done"),
         _step("done", "complete"),
         _step("not_enrolled", "reject", code="totp_not_enrolled"),
         _step("denied", "reject"),

@@ -41,11 +41,13 @@ from twostep.journeys.steps.base import (
 )
 from twostep.oauth.signin import AuthorizationRequest, CodeIssued, ReturnTo
 from twostep.services.audit import audit
+from twostep.services.events import EventType, emit
 from twostep.services.metrics import JOURNEY_ENDS
 from twostep.services.runtime import Actor, Runtime, totp_enabled
 from twostep.storage.repositories import journeys as repo
 from twostep.storage.repositories import sessions
 from twostep.storage.repositories.applications import ApplicationRecord, application_by_client_id
+from twostep.storage.repositories.devices import delete_expired_devices
 from twostep.storage.repositories.journeys import JourneySession, JourneyStatus, StoredJourney
 from twostep.storage.repositories.organizations import EnvironmentRecord, get_environment_by_id
 
@@ -384,14 +386,26 @@ async def _ended(rt: Runtime, ctx: StepContext, journey: CompiledJourney, answer
             user_id=ctx.state.user_id,
             details=details,
         )
+        await emit(tx, rt, ctx.env.id, *_login_event(ctx, journey, answer))
     JOURNEY_ENDS.labels(metric_label(journey.name), outcome).inc()
 
 
+def _login_event(
+    ctx: StepContext, journey: CompiledJourney, answer: Success | Rejection
+) -> tuple[EventType, dict[str, Any]]:
+    """Every journey that ends signs someone in (``login.succeeded``) or refuses them."""
+    data: dict[str, Any] = {"user_id": ctx.state.user_id, "journey": journey.name}
+    if isinstance(answer, Rejection):
+        return "login.failed", {**data, "reason": answer.error.code}
+    return "login.succeeded", {**data, "amr": list(ctx.state.amr)}
+
+
 async def purge_expired(rt: Runtime) -> int:
-    """Forget expired journey sessions and user sessions; returns how many rows went. (OAuth
-    codes and tokens: ``oauth.purge``.)"""
+    """Forget expired journey sessions, user sessions and remembered devices; returns how
+    many rows went. (OAuth codes and tokens: ``oauth.purge``.)"""
     now = rt.clock.now()
     async with rt.db.transaction() as tx:
         gone = await repo.delete_expired_sessions(tx, now)
         gone += await sessions.delete_expired(tx, now)
+        gone += await delete_expired_devices(tx, now)
     return gone

@@ -4,6 +4,7 @@ import hmac
 import math
 from dataclasses import dataclass
 
+from twostep.otp.drift import bounded_centre
 from twostep.otp.hotp import MAX_DIGITS, MIN_DIGITS, Algorithm, hotp
 
 __all__ = [
@@ -79,12 +80,18 @@ def find_step(
     valid_past_tokens: int = 1,
     valid_future_tokens: int = 1,
     replay_floor: int | None = None,
+    centre: int = 0,
 ) -> Match | None:
     """Return the newest step in the window whose code equals `code` (RFC 6238 section 5.2);
-    `code` as typed, spaces and dashes included."""
+    `code` as typed, spaces and dashes included. The window is centred `centre` steps from the
+    current one (a learned drift), held to at most `valid_past_tokens` back and
+    `valid_future_tokens` forward: it moves, it never widens."""
     _check_range("valid_past_tokens", valid_past_tokens, 0, MAX_WINDOW)
     _check_range("valid_future_tokens", valid_future_tokens, 0, MAX_WINDOW)
-    current = time_step(now, params.period)
+    centre = bounded_centre(
+        centre, valid_past_tokens=valid_past_tokens, valid_future_tokens=valid_future_tokens
+    )
+    current = time_step(now, params.period) + centre
     code = normalize_code(code) if isinstance(code, str) else code
     if not _well_formed(code, params.digits):
         return None

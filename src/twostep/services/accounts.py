@@ -48,6 +48,7 @@ class TwoFactorSummary:
     status: AuthenticatorStatus | None
     enrolled_at: float | None
     recovery_codes_remaining: int
+    drift_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ def _summary(state: TwoFactorState | None) -> TwoFactorSummary:
         state.status,
         state.activated_at,
         state.recovery_codes_left if active else 0,
+        state.drift_s,
     )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from twostep.errors import TotpAlreadyEnrolled, TotpNotEnrolled
+from twostep.errors import SecondFactorRequired, TotpAlreadyEnrolled, TotpNotEnrolled
 from twostep.otp import Algorithm, KeyUri, TotpParams, b32encode, build_key_uri, new_secret
 from twostep.policy import AuthConfig, TotpOverride, effective_totp_params
 from twostep.services.accounts import require_application, require_user
 from twostep.services.audit import audit
+from twostep.services.devices import forget_all_devices
+from twostep.services.events import EventType, emit
 from twostep.services.metrics import CODE_CHECKS
 from twostep.services.organizations import fresh_environment
 from twostep.services.qr import qr_svg
@@ -20,6 +22,7 @@ from twostep.services.throttle import guard_address
 from twostep.services.verification import (
     check_code,
     check_ip_failure,
+    emit_lockout,
     load_context,
 )
 from twostep.storage import Tx
@@ -145,12 +148,14 @@ async def confirm(
         async def claim(tx: Tx, step: int) -> bool:
             return await repo.activate(tx, authenticator.id, step=step, now=rt.clock.now())
 
-        verdict = await check_ip_failure(
-            tx, rt, actor, env, await check_code(tx, rt, authenticator, config, code, claim)
-        )
+        checked = await check_code(tx, rt, authenticator, config, code, claim)
+        await emit_lockout(tx, rt, env, authenticator, checked)
+        verdict = await check_ip_failure(tx, rt, actor, env, checked)
         decision = verdict.decision()
         if decision.ok:
             codes = await issue_recovery_codes(tx, rt, authenticator.id, config)
+            data = {"user_id": user_id, "authenticator_id": authenticator.id}
+            await emit(tx, rt, env.id, "totp.enrolled", {**data, "application": client_id})
         await audit(
             tx, rt, actor, "totp.confirm", decision.outcome, environment_id=env.id, user_id=user_id
         )
@@ -169,6 +174,7 @@ async def reset(
     end_sessions: bool = True,
     sign_in: bool = False,
     details: dict[str, Any] | None = None,
+    keep_last: bool = False,
 ) -> None:
     """Remove the user's authenticator and its recovery codes (spec 3.8); ``details`` (an
     operator's reason) go into the audit event.
@@ -176,6 +182,8 @@ async def reset(
     An admin's reset ends every session of the user (spec 3b.8); the user's own disable
     journey passes ``end_sessions=False``, as it goes on to issue the session it signs in,
     and ``sign_in``: the authenticator removed is the one its sign-in asked (spec 3b.1).
+    With ``keep_last`` (the user's own act under ``totp.enforce``), the user's last active
+    authenticator is refused with ``SecondFactorRequired`` (issue 12.3).
     """
     async with rt.db.transaction() as tx:
         user = await require_user(tx, env, user_id)
@@ -185,6 +193,8 @@ async def reset(
         else:
             app = await require_application(tx, env, client_id)
             existing = await repo.get_authenticator(tx, user.id, app.id)
+        if keep_last and len(await repo.active_authenticators(tx, user.id)) <= 1:
+            raise SecondFactorRequired()
         if existing is None or not await repo.delete_authenticator(tx, existing.id):
             raise TotpNotEnrolled()
         await audit(
@@ -197,6 +207,11 @@ async def reset(
             user_id=user.id,
             details=details,
         )
+        # The user's own disable (its sign-in proved the factor) or anyone else's reset.
+        kind: EventType = "totp.disabled" if sign_in else "totp.reset"
+        await emit(tx, rt, env.id, kind, {"user_id": user.id, "authenticator_id": existing.id})
+        # A browser trusted to skip the code trusted the factor that is now gone (issue 12.2).
+        await forget_all_devices(tx, rt, user.id)
         if end_sessions:
             await end_all_sessions(
                 tx, rt, actor, environment_id=env.id, user_id=user.id, reason="totp_reset"

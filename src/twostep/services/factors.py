@@ -14,8 +14,10 @@ from twostep.storage.repositories.authenticators import ActiveAuthenticator, Aut
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
 __all__ = [
+    "DEVICE_METHOD",
     "SECOND_FACTORS",
     "list_authenticators",
+    "protects_account",
     "proves_second_factor",
     "second_factor_required",
     "sign_in_authenticator",
@@ -23,11 +25,20 @@ __all__ = [
 
 # The RFC 8176 methods that prove a second factor.
 SECOND_FACTORS: Final = frozenset({"otp", "recovery"})
+# A browser the user trusted after a code (issue 12.2): not an RFC 8176 value.
+DEVICE_METHOD: Final = "device"
 
 
 def proves_second_factor(amr: Iterable[str]) -> bool:
     """Whether the methods a sign-in used (``amr``) include a second factor."""
     return not SECOND_FACTORS.isdisjoint(amr)
+
+
+def protects_account(amr: Iterable[str]) -> bool:
+    """Whether a sign-in may end for a user with an authenticator (spec 3b.1): a second factor,
+    or a browser they trusted after one (a remembered device, amr ``device``). A device is
+    never a fresh factor, an mfa ``acr`` or a step-up: those ask ``proves_second_factor``."""
+    return proves_second_factor(amr) or DEVICE_METHOD in amr
 
 
 async def _context(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from twostep.errors import Conflict, Forbidden, NotFound
 from twostep.services.accounts import UserView, get_user, require_user
 from twostep.services.audit import audit
+from twostep.services.events import emit
 from twostep.services.organizations import fresh_environment
 from twostep.services.revocation import end_all_sessions
 from twostep.services.runtime import Actor, Runtime
@@ -29,6 +30,7 @@ async def pair_lock(rt: Runtime, actor: Actor, env: EnvironmentRecord, user_id: 
         if not await repo.pair_lock(tx, env.id, user_id, rt.clock.now()):
             raise Conflict("A lock is already paired.")
         await audit(tx, rt, actor, "lock.pair", "ok", environment_id=env.id, user_id=user_id)
+        await emit(tx, rt, env.id, "lock.paired", {"user_id": user_id})
     return await get_user(rt, env, user_id)
 
 
@@ -37,11 +39,15 @@ async def set_lock(
 ) -> UserView:
     async with rt.db.transaction() as tx:
         await _ensure_enabled(tx, env)
-        await require_user(tx, env, user_id)
+        before = await require_user(tx, env, user_id)
         if not await repo.set_lock_closed(tx, env.id, user_id, closed):
             raise NotFound("No lock is paired.")
         action = "lock.close" if closed else "lock.open"
         await audit(tx, rt, actor, action, "ok", environment_id=env.id, user_id=user_id)
+        if before.lock_closed != closed:  # an event per change, not per request
+            await emit(
+                tx, rt, env.id, "lock.closed" if closed else "lock.opened", {"user_id": user_id}
+            )
         if closed:  # the owner refuses every login: those already made end too (spec 3b.8)
             await end_all_sessions(
                 tx, rt, actor, environment_id=env.id, user_id=user_id, reason="lock_closed"

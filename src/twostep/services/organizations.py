@@ -14,6 +14,7 @@ from twostep.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from twostep.identifiers import Domain, EmailDomain, PrintableName, field_errors
 from twostep.policy import AuthConfig, apply_patch
 from twostep.services.audit import audit
+from twostep.services.events import emit
 from twostep.services.runtime import Actor, Runtime
 from twostep.services.webhooks import check_endpoint, signing_key
 from twostep.storage import Tx
@@ -182,12 +183,17 @@ async def revoke_api_key(
     """Revoke one of the environment's keys (a key may revoke itself); NotFound for any
     other id. It fails at once here (``cache`` is this node's) and within the cache's TTL
     on every other node."""
+    now = rt.clock.now()
     async with rt.db.transaction() as tx:
-        revoked = await repo.revoke_api_key(tx, env.id, key_id, rt.clock.now())
-        if revoked is None:
+        found = await repo.revoke_api_key(tx, env.id, key_id, now)
+        if found is None:
             raise NotFound("Unknown API key.")
+        revoked, changed = found
         details = {"key_id": key_id, "name": revoked.name, "prefix": revoked.prefix}
         await audit(tx, rt, actor, "api_key.revoke", "ok", environment_id=env.id, details=details)
+        if changed:  # revoked by this call, not before it
+            event = {"key_id": key_id, "name": revoked.name, "prefix": revoked.prefix}
+            await emit(tx, rt, env.id, "api_key.revoked", event)
     if cache is not None:
         cache.drop_key(key_id)
     return revoked

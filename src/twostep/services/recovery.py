@@ -15,6 +15,7 @@ from twostep.otp import new_recovery_codes, normalize_recovery_code
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
 from twostep.services.decision import Decision, accepted, refused
+from twostep.services.events import emit
 from twostep.services.metrics import RECOVERY_USES
 from twostep.services.runtime import Actor, Runtime
 from twostep.services.throttle import RATE_LIMITED, guard_address, note_ip_failure
@@ -53,6 +54,8 @@ async def regenerate(
         await audit(
             tx, rt, actor, "recovery.regenerate", "ok", environment_id=env.id, user_id=user_id
         )
+        data = {"user_id": user_id, "authenticator_id": authenticator.id, "count": len(codes)}
+        await emit(tx, rt, env.id, "recovery_codes.regenerated", data)
     return codes
 
 
@@ -79,6 +82,9 @@ async def use_recovery_code(
         await audit(
             tx, rt, actor, "recovery.use", decision.outcome, environment_id=env.id, user_id=user_id
         )
+        if decision.ok:
+            data = {"user_id": user_id, "authenticator_id": authenticator.id, "left": left - 1}
+            await emit(tx, rt, env.id, "recovery_code.used", data)
     RECOVERY_USES.labels(decision.outcome).inc()
     decision.raise_refusal()
     return left - 1

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from twostep.services.runtime import Runtime
 from twostep.storage.repositories.audit import delete_events_before
+from twostep.storage.repositories.events import delete_events_before as delete_outbox_before
 from twostep.storage.repositories.throttle import delete_ip_failures_before
 
-__all__ = ["IP_FAILURES_KEPT_MINUTES", "purge_retained"]
+__all__ = ["EVENTS_KEPT_DAYS", "IP_FAILURES_KEPT_MINUTES", "purge_retained"]
 
 # Only the current minute is ever counted; an hour's margin keeps the rows an operator
 # looking into an attack would read.
 IP_FAILURES_KEPT_MINUTES = 60
+EVENTS_KEPT_DAYS = 30
 _DAY_S = 86400.0
 
 
@@ -32,4 +34,6 @@ async def purge_retained(rt: Runtime, *, batch: int = 1000) -> int:
     async with rt.db.transaction() as tx:
         minute = int(now // 60) - IP_FAILURES_KEPT_MINUTES
         deleted += await delete_ip_failures_before(tx, minute)
+        # Events and their delivery logs: a month, unless a delivery still waits (issue 12).
+        deleted += await delete_outbox_before(tx, now - EVENTS_KEPT_DAYS * _DAY_S)
     return deleted

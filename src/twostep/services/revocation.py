@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from twostep.services.audit import audit
+from twostep.services.devices import forget_all_devices
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
 from twostep.storage.repositories.oauth import revoke_user_families
@@ -24,9 +25,11 @@ Reason = Literal["user_disabled", "password_change", "totp_reset", "lock_closed"
 async def end_all_sessions(
     tx: Tx, rt: Runtime, actor: Actor, *, environment_id: str, user_id: str, reason: Reason
 ) -> None:
-    """End the user's sessions, refresh tokens, access tokens and token families, in ``tx``."""
+    """End the user's sessions, refresh tokens, access tokens and token families, and forget
+    their remembered devices, in ``tx``."""
     sessions = await revoke_user_sessions(tx, user_id)
     tokens = await revoke_user_families(tx, user_id, now=rt.clock.now(), reason=reason)
+    devices = await forget_all_devices(tx, rt, user_id)
     await audit(
         tx,
         rt,
@@ -35,5 +38,5 @@ async def end_all_sessions(
         "ok",
         environment_id=environment_id,
         user_id=user_id,
-        details={"reason": reason, "sessions": sessions, "tokens": tokens},
+        details={"reason": reason, "sessions": sessions, "tokens": tokens, "devices": devices},
     )

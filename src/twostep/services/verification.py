@@ -6,6 +6,7 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from twostep.errors import (
     AccountLocked,
@@ -18,9 +19,11 @@ from twostep.errors import (
 )
 from twostep.otp import Algorithm, TotpParams, code_for_step, find_step, time_step
 from twostep.otp.backoff import MAX_DELAY, SUSPEND_AFTER, delay_table, is_suspended
+from twostep.otp.drift import Drift, bounded_centre, learn_drift
 from twostep.policy import AuthConfig
 from twostep.services.audit import audit
 from twostep.services.decision import Decision
+from twostep.services.events import emit
 from twostep.services.metrics import CODE_CHECKS
 from twostep.services.runtime import Actor, Runtime, ensure_totp_enabled
 from twostep.services.throttle import guard_address, note_ip_failure
@@ -36,6 +39,7 @@ __all__ = [
     "check_code",
     "check_ip_failure",
     "current_code",
+    "emit_lockout",
     "load_active",
     "load_context",
     "params_of",
@@ -59,6 +63,8 @@ class Verdict:
     outcome: Outcome
     retry_after: int = 0
     step: int | None = None
+    # Set when this very check locked or suspended the authenticator: the event to emit.
+    newly: Literal["totp.locked", "totp.suspended"] | None = None
 
     def decision(self) -> Decision:
         """The verdict as its audit outcome and, when refused, the problem raised after commit."""
@@ -154,9 +160,11 @@ async def check_code(
         valid_past_tokens=config.totp.valid_past_tokens,
         valid_future_tokens=config.totp.valid_future_tokens,
         replay_floor=authenticator.last_step,
+        centre=authenticator.drift_steps,
     )
     if match is not None and not match.replayed:
         if await claim(tx, match.step):
+            await _learn_drift(tx, authenticator, config, match.step, now)
             return Verdict(Outcome.ACCEPTED, step=match.step)
         return await _after_lost_race(tx, authenticator.id, now)
     if match is not None:
@@ -171,8 +179,34 @@ async def check_code(
     if failures is None:
         return await _after_lost_race(tx, authenticator.id, now)
     if is_suspended(failures):
-        return Verdict(Outcome.SUSPENDED, MAX_DELAY)
-    return Verdict(Outcome.INVALID)
+        first = failures == SUSPEND_AFTER  # the failure that suspended it
+        return Verdict(Outcome.SUSPENDED, MAX_DELAY, newly="totp.suspended" if first else None)
+    locked = failures >= config.totp.max_failures
+    return Verdict(Outcome.INVALID, newly="totp.locked" if locked else None)
+
+
+async def emit_lockout(
+    tx: Tx, rt: Runtime, env: EnvironmentRecord, authenticator: AuthenticatorRecord, v: Verdict
+) -> None:
+    """The ``totp.locked`` or ``totp.suspended`` event when check ``v`` set that state."""
+    if v.newly is not None:
+        data = {"user_id": authenticator.user_id, "authenticator_id": authenticator.id}
+        await emit(tx, rt, env.id, v.newly, data)
+
+
+async def _learn_drift(
+    tx: Tx, authenticator: AuthenticatorRecord, config: AuthConfig, step: int, now: float
+) -> None:
+    """Note how far from the server's step an accepted code was; agreeing offsets move the
+    window centre (bounded, never wider: `otp.drift`)."""
+    offset = step - time_step(now, authenticator.period)
+    learned = learn_drift(
+        Drift.decoded(authenticator.drift_steps, authenticator.recent_offsets),
+        offset,
+        valid_past_tokens=config.totp.valid_past_tokens,
+        valid_future_tokens=config.totp.valid_future_tokens,
+    )
+    await repo.save_drift(tx, authenticator.id, steps=learned.steps, recent=learned.encoded())
 
 
 async def _after_lost_race(tx: Tx, authenticator_id: str, now: float) -> Verdict:
@@ -219,9 +253,9 @@ async def verify_code(
                 tx, authenticator.id, step=step, now=rt.clock.now(), suspend_after=SUSPEND_AFTER
             )
 
-        verdict = await check_ip_failure(
-            tx, rt, actor, env, await check_code(tx, rt, authenticator, config, code, claim)
-        )
+        checked = await check_code(tx, rt, authenticator, config, code, claim)
+        await emit_lockout(tx, rt, env, authenticator, checked)
+        verdict = await check_ip_failure(tx, rt, actor, env, checked)
         decision = verdict.decision()
         await audit(
             tx, rt, actor, "totp.verify", decision.outcome, environment_id=env.id, user_id=user_id
@@ -243,8 +277,12 @@ async def current_code(
         authenticator, config = await load_active(tx, rt, env, user_id, client_id, sign_in=True)
     params = params_of(authenticator)
     current = time_step(rt.clock.now(), params.period)
-    step = max(current, authenticator.last_step + 1)
-    if step > current + config.totp.valid_future_tokens:
+    past, future = config.totp.valid_past_tokens, config.totp.valid_future_tokens
+    centre = current + bounded_centre(
+        authenticator.drift_steps, valid_past_tokens=past, valid_future_tokens=future
+    )
+    step = max(current, centre - past, authenticator.last_step + 1)
+    if step > centre + future:
         return None
     code = code_for_step(secret_of(rt, authenticator), params, step)
     return code, float((step + 1) * params.period)

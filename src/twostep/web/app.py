@@ -17,6 +17,7 @@ from twostep import __version__
 from twostep.journeys.runner import purge_expired
 from twostep.logs import configure_logging
 from twostep.oauth.purge import purge_expired as purge_oauth
+from twostep.services.event_delivery import run_worker as deliver_events
 from twostep.services.metrics import mark_worker_exit
 from twostep.services.organizations import PrincipalCache
 from twostep.services.retention import purge_retained
@@ -24,9 +25,11 @@ from twostep.services.runtime import Runtime
 from twostep.settings import Settings
 from twostep.web import oauth, ops
 from twostep.web.api import (
+    admin_recovery,
     api_keys,
     applications,
     audit,
+    devices,
     journey_runtime,
     journeys,
     locks,
@@ -34,12 +37,17 @@ from twostep.web.api import (
     organizations,
     sessions,
     totp,
+    totp_connection,
     users,
+    webhooks,
 )
 from twostep.web.http_metrics import instrument_http
 from twostep.web.openapi import install_openapi
 from twostep.web.pages import admin as admin_pages
+from twostep.web.pages import admin_devices as admin_device_pages
+from twostep.web.pages import admin_recovery as admin_recovery_pages
 from twostep.web.pages import auth as auth_pages
+from twostep.web.pages import devices as device_pages
 from twostep.web.problems import install_problem_handlers, problem_response
 from twostep.web.request_id import RequestId
 from twostep.web.runtime_state import RuntimeTexts, attach_runtime
@@ -55,16 +63,23 @@ _ROUTERS = (
     applications.router,
     api_keys.router,
     totp.router,
+    admin_recovery.router,
+    devices.router,
     locks.router,
     journeys.router,
     journey_runtime.router,
     sessions.router,
     audit.router,
+    webhooks.router,
     organization_admin.router,
+    totp_connection.router,
     ops.router,
     auth_pages.router,
+    device_pages.router,
     oauth.router,
     admin_pages.router,
+    admin_recovery_pages.router,
+    admin_device_pages.router,
 )
 
 
@@ -100,10 +115,13 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = attach_runtime(app, settings)
         purger = asyncio.create_task(_purge_periodically(runtime))
+        # The outbox's delivery worker: every process runs one, claims keep them apart.
+        deliverer = asyncio.create_task(deliver_events(runtime))
         try:
             yield
         finally:
             purger.cancel()
+            deliverer.cancel()
             try:
                 await runtime.http.aclose()
             finally:

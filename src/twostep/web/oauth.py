@@ -30,6 +30,7 @@ from twostep.services.authentication import read_session
 from twostep.services.runtime import Actor
 from twostep.web.client_address import end_user_actor
 from twostep.web.deps import RuntimeDep
+from twostep.web.pages.devices import device_input
 from twostep.web.pages.journey_pages import SESSION_COOKIE, finish_answer, page_message
 
 __all__ = [
@@ -119,7 +120,8 @@ async def authorize(request: Request, rt: RuntimeDep) -> Response:
         _actor(request, "journey"),
         "login",
         app.client_id,
-        {"login_hint": auth.login_hint} if auth.login_hint else {},
+        # A trusted browser may answer the code step of single sign-on, as at the pages.
+        {**device_input(request), **({"login_hint": auth.login_hint} if auth.login_hint else {})},
         signed_in=signed_in,
         vars=decision.vars,
         authorization=auth,

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from twostep.services.metrics import exposition
+from twostep.services.readiness import not_ready_reason
 from twostep.web.deps import RuntimeDep
 from twostep.web.problems import problem_response
 
-__all__ = ["Status", "healthz", "metrics", "readyz", "router"]
+__all__ = ["READINESS_TTL_S", "Status", "healthz", "metrics", "readyz", "router"]
 
 router = APIRouter(tags=["operations"])
 
 
 class Status(BaseModel):
     status: Literal["ok", "unavailable"]
+    reason: str | None = Field(None, description="Why not ready (only when unavailable).")
 
 
-@router.get("/healthz", operation_id="checkLiveness")
+# How long a readiness answer is reused: probes come every few seconds, each would otherwise
+# cost a database round trip.
+READINESS_TTL_S = 2.0
+
+
+@router.get("/healthz", operation_id="checkLiveness", response_model_exclude_none=True)
 async def healthz() -> Status:
     """The process answers."""
     return Status(status="ok")
@@ -33,14 +41,22 @@ async def healthz() -> Status:
     "/readyz",
     operation_id="checkReadiness",
     response_model=Status,
-    responses={503: {"description": "The database does not answer", "model": Status}},
+    responses={
+        503: {
+            "description": "The database does not answer or its schema is behind the code",
+            "model": Status,
+        }
+    },
 )
-async def readyz(rt: RuntimeDep) -> JSONResponse:
-    """The database answers."""
-    try:
-        await rt.db.ping()
-    except Exception:  # any failure of the database means not ready
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+async def readyz(request: Request, rt: RuntimeDep) -> JSONResponse:
+    """The database answers and its schema is at the newest migration (checked every 2 s)."""
+    cached: tuple[float, str | None] | None = getattr(request.app.state, "readiness", None)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > READINESS_TTL_S:
+        cached = (now, await not_ready_reason(rt))
+        request.app.state.readiness = cached
+    if cached[1] is not None:
+        return JSONResponse({"status": "unavailable", "reason": cached[1]}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 

@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from twostep.i18n import current_texts, load_overrides
 from twostep.services.runtime import Runtime
 from twostep.settings import Settings
-from twostep.web.texts import ALIASES
+from twostep.web.texts import ALIASES, mib_tag
 from twostep.wiring import build_runtime
 
 __all__ = ["RuntimeTexts", "attach_runtime"]
@@ -18,7 +18,7 @@ __all__ = ["RuntimeTexts", "attach_runtime"]
 def attach_runtime(app: FastAPI, settings: Settings) -> Runtime:
     """Build the runtime (with the operator's text overrides) and keep it on ``app.state``."""
     # First, so that a bad override file stops the start with its ValueError naming the file.
-    texts = load_overrides(settings.translations_dir, ALIASES)
+    texts = load_overrides(settings.translations_dir, ALIASES, tolerated=mib_tag)
     runtime = build_runtime(settings, texts=texts)
     app.state.runtime = runtime
     return runtime

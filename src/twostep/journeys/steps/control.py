@@ -22,7 +22,7 @@ from twostep.journeys.steps.base import (
 )
 from twostep.oauth.signin import CodeIssued, OAuthError, issue_code_for
 from twostep.services.authentication import issue_session
-from twostep.services.factors import proves_second_factor, second_factor_required
+from twostep.services.factors import protects_account, second_factor_required
 
 if TYPE_CHECKING:
     from twostep.journeys.definition import StepDefinition
@@ -133,7 +133,7 @@ class CompleteStep(Step):
             return Reject(StepError.of(AccountLocked()))
         if user.status != "active":
             return Reject(StepError.of(AccessDenied()))
-        if not proves_second_factor(ctx.state.amr) and await second_factor_required(
+        if not protects_account(ctx.state.amr) and await second_factor_required(
             ctx.rt, ctx.env, user.id, ctx.app.client_id
         ):
             # Whatever the journey's steps, the password alone never signs in a user who has

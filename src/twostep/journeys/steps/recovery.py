@@ -15,6 +15,8 @@ from twostep.errors import (
 from twostep.journeys.context import StepContext, StepError
 from twostep.journeys.kinds import EmptyConfig, FormValues, PageSpec, StepKind
 from twostep.journeys.steps.base import Advance, Fail, Outcome, Pause, Reject, Step
+from twostep.services.admin_recovery import BYPASS_METHOD, use_bypass_code
+from twostep.services.factors import SECOND_FACTORS
 from twostep.services.recovery import regenerate, use_recovery_code
 
 __all__ = [
@@ -41,7 +43,8 @@ def _saved(form: FormValues) -> dict[str, Any]:
 
 class RecoveryCodeStep(Step):
     """One recovery code instead of the TOTP code; lifts a lockout. Five wrong ones, none
-    left, or a second one within ``once_per_hours`` take the failure branch."""
+    left, or a second one within ``once_per_hours`` take the failure branch. An admin's
+    bypass code is accepted here too, once (amr ``bypass``; the authenticators go)."""
 
     spec: ClassVar[StepKind] = StepKind(
         "recovery_code",
@@ -63,6 +66,12 @@ class RecoveryCodeStep(Step):
         ctx.consume("code")
         if not isinstance(code, str) or not code.strip() or len(code) > 64:
             return await self.ask_again(ctx, StepError.of(ValidationFailed(ENTER_RECOVERY_CODE)))
+        if await use_bypass_code(ctx.rt, ctx.actor, ctx.env, ctx.state.user_id, code):
+            # The authenticators are gone, and what proved them with them: the bypass is no
+            # second factor (spec 3b.2), and the login goes on into enrollment.
+            ctx.state.amr = [m for m in ctx.state.amr if m not in SECOND_FACTORS]
+            ctx.state.authenticated_with(BYPASS_METHOD, ctx.now)
+            return Advance()
         try:
             await use_recovery_code(
                 ctx.rt,

@@ -4,7 +4,6 @@ and remove the authenticator (the ``disable`` journey)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import model_validator
@@ -19,6 +18,7 @@ from twostep.errors import (
     ValidationFailed,
 )
 from twostep.i18n import translate
+from twostep.journeys import remembered
 from twostep.journeys.context import StepContext, StepError
 from twostep.journeys.kinds import (
     EmptyConfig,
@@ -83,9 +83,11 @@ class RegisterTotpConfig(StepConfig):
 
 
 class AuthenticateTotpConfig(StepConfig):
-    """Whether the challenge offers the recovery-code alternative."""
+    """Whether the challenge offers the recovery-code alternative, and whether a browser the
+    user trusted may skip it or be trusted after it (``remember_device``: the login's)."""
 
     allow_recovery_code: bool = True
+    remember_device: bool = False
 
 
 def _group(secret: str) -> str:
@@ -103,7 +105,9 @@ def _key_context(payload: Mapping[str, Any], locale: str) -> dict[str, Any]:
 
 def _code_or_alternative(form: FormValues) -> dict[str, Any]:
     alternative = form["alternative"]
-    return {"alternative": alternative} if alternative else {"code": form["code"]}
+    if alternative:
+        return {"alternative": alternative}
+    return {"code": form["code"], "remember_device": form["remember"] is not None}
 
 
 class RegisterTotpStep(Step):
@@ -201,7 +205,7 @@ class AuthenticateTotpStep(Step):
         AuthenticateTotpConfig,
         needs_next=True,
         may_fail=True,
-        page=PageSpec({"code": 100, "alternative": 40}, _code_or_alternative),
+        page=PageSpec({"code": 100, "alternative": 40, "remember": 8}, _code_or_alternative),
     )
 
     def __init__(self, definition: StepDefinition) -> None:
@@ -210,6 +214,7 @@ class AuthenticateTotpStep(Step):
         self.offers_recovery = (
             self.settings.allow_recovery_code and definition.on_failure is not None
         )
+        self.remembers = self.settings.remember_device
 
     async def enter(self, ctx: StepContext) -> Outcome:
         if ctx.state.user_id is None:
@@ -224,12 +229,16 @@ class AuthenticateTotpStep(Step):
                 return Fail(StepError.of(exc))
             if asked is None:
                 return Fail(StepError.of(TotpNotEnrolled()))
+            if self.remembers and await remembered.skip_with_device(ctx):
+                return Advance()
         return Pause(await self.payload(ctx))
 
     async def payload(self, ctx: StepContext) -> dict[str, Any]:
         confirming = ctx.state.registered is not None
         offered = self.offers_recovery and not confirming
-        return {"alternatives": ["recovery_code"] if offered else []}
+        days = remembered.offered_days(ctx) if self.remembers else 0
+        trust = {"remember_days": days} if days > 0 else {}
+        return {"alternatives": ["recovery_code"] if offered else [], **trust}
 
     async def submit(self, ctx: StepContext) -> Outcome:
         assert ctx.state.user_id is not None
@@ -240,6 +249,7 @@ class AuthenticateTotpStep(Step):
             return Fail()
         code = ctx.input.get("code")
         ctx.consume("code")
+        offered = remembered.offered_days(ctx) if self.remembers else 0
         if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE:
             return await self.ask_again(ctx, StepError.of(ValidationFailed(ENTER_CODE)))
         try:
@@ -269,6 +279,7 @@ class AuthenticateTotpStep(Step):
         except TotpNotEnrolled as exc:
             return Fail(StepError.of(exc))
         ctx.state.authenticated_with("otp", ctx.now)
+        await remembered.remember_after_code(ctx, offered)
         return Advance()
 
 
@@ -286,9 +297,6 @@ class DisableTotpStep(Step):
             return Reject(StepError.of(NotAuthenticated()))
         try:
             await ctx.require_fresh_factor()
-        except TwostepError as exc:
-            return Reject(StepError.of(exc))
-        with suppress(TotpNotEnrolled):  # already gone: the journey's goal holds
             await enrollment.reset(
                 ctx.rt,
                 ctx.actor,
@@ -297,5 +305,10 @@ class DisableTotpStep(Step):
                 client_id=ctx.app.client_id,
                 end_sessions=False,  # the user's own act: the journey issues their session
                 sign_in=True,  # the authenticator the user proved, whichever application's
+                keep_last=ctx.env.config.totp.enforce,  # the assurance floor (issue 12.3)
             )
+        except TotpNotEnrolled:  # already gone: the journey's goal holds
+            pass
+        except TwostepError as exc:  # stale factor; or totp.enforce keeps the last one
+            return Reject(StepError.of(exc))
         return Advance()

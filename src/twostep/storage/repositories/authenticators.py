@@ -39,6 +39,7 @@ __all__ = [
     "load_verify_context",
     "record_failure",
     "reseal",
+    "save_drift",
     "sealed_not_under",
     "two_factor_states",
 ]
@@ -63,6 +64,8 @@ class AuthenticatorRecord:
     locked_until: float
     created_at: float
     activated_at: float | None
+    drift_steps: int = 0
+    recent_offsets: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +292,15 @@ async def record_failure(
     return None if row is None else int(row.failures)
 
 
+async def save_drift(tx: Tx, authenticator_id: str, *, steps: int, recent: str) -> None:
+    """Store the learned window centre and the offsets of the last accepted codes."""
+    await tx.execute(
+        update(authenticators)
+        .where(authenticators.c.id == authenticator_id)
+        .values(drift_steps=steps, recent_offsets=recent)
+    )
+
+
 async def clear_failures(tx: Tx, authenticator_id: str) -> None:
     await tx.execute(
         update(authenticators)
@@ -332,6 +344,7 @@ class TwoFactorState:
     status: AuthenticatorStatus
     activated_at: float | None
     recovery_codes_left: int
+    drift_s: int = 0  # the learned clock drift in seconds (negative: the device runs late)
 
 
 async def two_factor_states(
@@ -355,12 +368,15 @@ async def two_factor_states(
         authenticators.c.status,
         authenticators.c.activated_at,
         codes_left.label("codes_left"),
+        (authenticators.c.drift_steps * authenticators.c.period).label("drift_s"),
     ).where(
         authenticators.c.user_id.in_(user_ids),
         authenticators.c.application_id == application_id,
     )
     return {
-        row.user_id: TwoFactorState(row.id, row.status, row.activated_at, int(row.codes_left))
+        row.user_id: TwoFactorState(
+            row.id, row.status, row.activated_at, int(row.codes_left), int(row.drift_s)
+        )
         for row in await tx.execute(stmt)
     }
 

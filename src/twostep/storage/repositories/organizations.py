@@ -269,10 +269,10 @@ async def list_api_keys(tx: Tx, environment_id: str, *, limit: int = 1000) -> li
 
 async def revoke_api_key(
     tx: Tx, environment_id: str, key_id: str, now: float
-) -> ApiKeyRecord | None:
-    """Revoke one of the environment's keys (a revoked one stays as it was); None if the
-    environment has no key with this id."""
-    await tx.execute(
+) -> tuple[ApiKeyRecord, bool] | None:
+    """Revoke one of the environment's keys (a revoked one stays as it was), and whether this
+    call revoked it; None if the environment has no key with this id."""
+    result = await tx.execute(
         update(api_keys)
         .where(
             api_keys.c.id == key_id,
@@ -285,7 +285,7 @@ async def revoke_api_key(
         api_keys.c.id == key_id, api_keys.c.environment_id == environment_id
     )
     row = (await tx.execute(stmt)).first()
-    return None if row is None else _api_key(row)
+    return None if row is None else (_api_key(row), result.rowcount == 1)
 
 
 async def note_key_use(tx: Tx, key_id: str, *, now: float, every_s: float) -> None:

@@ -39,6 +39,10 @@ authenticators = Table(
     # The newest time step accepted: the replay floor. -1 before any.
     Column("last_step", BigInteger, nullable=False),
     Column("failures", Integer, nullable=False),
+    # The learned clock drift: the window centre in steps, and the offsets of the last
+    # accepted codes from the server's step ("-1,-1,0", oldest first).
+    Column("drift_steps", Integer, nullable=False, server_default="0"),
+    Column("recent_offsets", String(32), nullable=False, server_default=""),
     Column("locked_until", Double, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("activated_at", Double, nullable=True),

@@ -110,6 +110,9 @@ class TwoFactorOut(BaseModel):
     status: AuthenticatorStatus | None
     enrolled_at: str | None
     recovery_codes_remaining: int
+    drift_s: int = Field(
+        0, description="The authenticator's learned clock drift in seconds (negative: late)."
+    )
 
 
 class LockOut(BaseModel):
@@ -159,6 +162,7 @@ class UserOut(BaseModel):
                 status=tf.status,
                 enrolled_at=iso(tf.enrolled_at),
                 recovery_codes_remaining=tf.recovery_codes_remaining,
+                drift_s=tf.drift_s,
             ),
         )
 

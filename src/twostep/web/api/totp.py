@@ -8,6 +8,8 @@ from fastapi import APIRouter, Body, Response, status
 
 from twostep.errors import Forbidden
 from twostep.services import enrollment, recovery, transfer, verification
+from twostep.services.admin_recovery import admin_reset
+from twostep.web.api.admin_recovery import ReasonBody, ReasonQuery, reason_of
 from twostep.web.api.key_import import KeyImportBody
 from twostep.web.api.schemas import (
     CodeBody,
@@ -100,9 +102,14 @@ async def reset_totp(
     user_id: UserIdPath,
     scope: ScopeDep,
     application: ApplicationQuery = None,
+    reason: ReasonQuery = None,
+    body: Annotated[ReasonBody | None, Body()] = None,
 ) -> Response:
-    """Admin reset: removes the authenticator and its recovery codes."""
-    await enrollment.reset(scope.rt, scope.actor, scope.env, user_id, client_id=application)
+    """Admin reset: removes the authenticator and its recovery codes and ends the user's
+    sessions; ``reason`` (body or query) is required and kept in the audit trail."""
+    await admin_reset(
+        scope.rt, scope.actor, scope.env, user_id, reason_of(body, reason), client_id=application
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

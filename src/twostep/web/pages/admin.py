@@ -18,9 +18,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from twostep.crypto import keyed_digest, same_token
-from twostep.errors import NotFound, TotpNotEnrolled, Unauthorized
-from twostep.services import accounts, enrollment
+from twostep.errors import NotFound, TotpNotEnrolled, Unauthorized, ValidationFailed
+from twostep.services import accounts
 from twostep.services.accounts import UserView
+from twostep.services.admin_recovery import MAX_REASON, REASON_REQUIRED, admin_reset
 from twostep.services.organizations import (
     authenticate,
     list_api_keys,
@@ -43,6 +44,7 @@ from twostep.web.pages.admin_session import (
     to_sign_in,
     translated,
 )
+from twostep.web.pages.devices import device_rows
 from twostep.web.pages.rendering import secure_cookies
 
 __all__ = [
@@ -97,6 +99,7 @@ def _user_row(view: UserView) -> dict[str, Any]:
         "enrolled_on": _iso_date(two_factor.enrolled_at),
         "enrolled_at": _iso_time(two_factor.enrolled_at),
         "recovery_codes_left": two_factor.recovery_codes_remaining,
+        "drift_s": two_factor.drift_s,
         "lock": "none" if user.lock_paired_at is None else "closed" if user.lock_closed else "open",
         "created_at": _iso_time(user.created_at),
     }
@@ -273,8 +276,15 @@ async def users_page(
     )
 
 
-USER_NOTICES = {"reset": "Two-factor authentication was reset: the user must enroll again."}
-USER_ERRORS = {"totp_not_enrolled": TotpNotEnrolled.default_msgid}
+USER_NOTICES = {
+    "reset": "Two-factor authentication was reset: the user must enroll again.",
+    "device": "That browser is no longer trusted.",
+}
+USER_ERRORS = {
+    "totp_not_enrolled": TotpNotEnrolled.default_msgid,
+    "reason_required": REASON_REQUIRED,
+    "device": "Unknown device.",
+}
 
 
 @router.get("/admin/users/{user_id}")
@@ -309,6 +319,7 @@ async def user_page(
         session,
         section="users",
         user=_user_row(view),
+        devices=await device_rows(rt, session.env, view.user.id),
         notice=translated(request, notice) if notice else None,
         error=translated(request, problem) if problem else None,
     )
@@ -320,14 +331,18 @@ async def reset_two_factor(
     rt: RuntimeDep,
     user_id: UserIdPath,
     csrf: Annotated[str, Form(max_length=128)] = "",
+    reason: Annotated[str, Form(max_length=MAX_REASON)] = "",
 ) -> Response:
-    """Remove the user's authenticator and recovery codes (spec 3.8), as this API key."""
+    """Remove the user's authenticator and recovery codes (spec 3.8), as this API key, with
+    the reason the form requires (kept in the audit trail)."""
     back = f"/admin/users/{user_id}"
     session = await posting_session(request, rt, csrf, back)
     if not isinstance(session, AdminSession):
         return session
     try:
-        await enrollment.reset(rt, actor_of(request, session), session.env, user_id)
+        await admin_reset(rt, actor_of(request, session), session.env, user_id, reason)
+    except ValidationFailed:
+        return RedirectResponse(f"{back}?error=reason_required", status_code=303)
     except TotpNotEnrolled:
         return RedirectResponse(f"{back}?error=totp_not_enrolled", status_code=303)
     except NotFound:

@@ -66,6 +66,7 @@ INTEGERS = (
     "totp.max_failures",
     "recovery_codes.count",
     "recovery_codes.once_per_hours",
+    "remember_device.days",
 )
 TEXTS = ("totp.algorithm", "theme.title")
 OPTIONAL_TEXTS = ("totp.issuer", "theme.brand", "theme.style_url", "theme.logo_url")  # "" = unset

@@ -19,6 +19,7 @@ from twostep.errors import (
     NotAuthenticated,
     NotFound,
     TwostepError,
+    ValidationFailed,
 )
 from twostep.i18n import translate
 from twostep.identifiers import DOMAIN_PATTERN, MAX_DOMAIN
@@ -40,6 +41,7 @@ from twostep.storage.repositories.organizations import EnvironmentRecord
 from twostep.storage.repositories.sessions import UserSession
 from twostep.web.client_address import end_user_actor
 from twostep.web.deps import RuntimeDep
+from twostep.web.pages.devices import device_input, device_rows, keep_device
 from twostep.web.pages.journey_pages import (
     JOURNEY_COOKIE,
     NEXT_COOKIE,
@@ -69,6 +71,8 @@ __all__ = [
     "logout",
     "logout_page",
     "recovery_codes_file",
+    "regenerate_codes_page",
+    "replace_page",
     "router",
     "two_factor_page",
 ]
@@ -83,15 +87,27 @@ def _actor(request: Request, session: UserSession | None = None) -> Actor:
     return end_user_actor(request, f"user:{session.user_id}" if session else "journey")
 
 
+_ORG_MISSING = {"loc": ["query", "org"], "msg": "Field required", "type": "missing"}
+
+
 @router.get("/auth/login")
 async def login_page(
     request: Request,
     rt: RuntimeDep,
-    org: DomainQuery,
+    org: Annotated[
+        str | None, Query(min_length=1, max_length=MAX_DOMAIN, pattern=DOMAIN_PATTERN)
+    ] = None,
     env: EnvQuery = "production",
     next: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
-    """Sign in to an organization (production, or ``&env=sandbox``)."""
+    """Sign in to an organization (production, or ``&env=sandbox``). With ``client_id`` and
+    ``response_type`` (Aidbox's login link), it is an OAuth authorization request: continued
+    at ``/oauth/authorize`` with the same query."""
+    query = request.query_params
+    if "client_id" in query and "response_type" in query:
+        return RedirectResponse(f"/oauth/authorize?{request.url.query}", status_code=303)
+    if org is None:
+        raise ValidationFailed(errors=[_ORG_MISSING])
     _, client_id = await public_environment(rt, org, env)
     answer = await start_journey(rt, _actor(request), "login", client_id, {})
     response = await finish_answer(request, answer)
@@ -126,8 +142,9 @@ async def journey_answer(
         return expired(request)
     if shown.step_id != form.step or form.step not in PAGES:
         return await show_step(request, shown)  # an old tab: show where the journey is now
+    added = device_input(request)
     try:
-        answer = await answer_page(rt, _actor(request), session, form)
+        answer = await answer_page(rt, _actor(request), session, form, added)
     except JourneyExpired:
         return expired(request, await environment_by_id(rt, shown.environment_id))
     except TwostepError as exc:  # a stale form (CSRF) or a racing second click
@@ -142,7 +159,10 @@ async def journey_answer(
             link="/auth/journey",
             link_text=translate(locale, "Continue"),
         )
-    return await finish_answer(request, answer)
+    response = await finish_answer(request, answer)
+    if form.step == "TotpAuthentication":  # "Trust this browser" ticked with a good code
+        await keep_device(rt, response, added)
+    return response
 
 
 @router.get("/auth/journey/recovery-codes.txt")
@@ -195,6 +215,9 @@ DONE_NOTICES = {
     "login": "You are signed in.",
     "enroll": "Two-factor authentication is on.",
     "disable": "Two-factor authentication is off.",
+    "regenerate_codes": "You have new recovery codes: the old ones no longer work.",
+    "replace": "Your new authenticator is on: the old one no longer works.",
+    "device": "That browser is no longer trusted.",
 }
 
 
@@ -270,6 +293,7 @@ async def _settings_page(
         and active
         and not factor_is_fresh(rt, session.amr, session.auth_time),
         csrf=session_csrf(rt, session),
+        devices=await device_rows(rt, env, session.user_id),
         notice=notice,
         error=error,
     )
@@ -298,7 +322,24 @@ async def disable_page(request: Request, rt: RuntimeDep) -> Response:
     return await _start_for_user(request, rt, "disable")
 
 
-LOCK_ERRORS = {"lock": "The lock could not be changed."}
+@router.get("/auth/two-factor/recovery-codes")
+async def regenerate_codes_page(request: Request, rt: RuntimeDep) -> Response:
+    """New recovery codes: a code first unless the second factor is fresh (spec 3b.2), then
+    the new set once, with its download; the old set stops working."""
+    return await _start_for_user(request, rt, "regenerate_codes")
+
+
+@router.get("/auth/two-factor/replace")
+async def replace_page(request: Request, rt: RuntimeDep) -> Response:
+    """A new phone: a code first unless the second factor is fresh, then the new key's QR
+    code and first code; the old key works until then (allowed under totp.enforce)."""
+    return await _start_for_user(request, rt, "replace")
+
+
+LOCK_ERRORS = {
+    "lock": "The lock could not be changed.",
+    "device": "That browser could not be forgotten.",
+}
 
 
 @router.post("/auth/two-factor/lock")

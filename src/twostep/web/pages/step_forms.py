@@ -60,17 +60,27 @@ def _values(form: JourneyForm, page: PageSpec) -> FormValues:
     return {name: value if name in page.fields else None for name, value in posted.items()}
 
 
-async def answer_page(rt: Runtime, actor: Actor, session: str, form: JourneyForm) -> Answer:
-    """Submit what the page of step ``form.step`` (a step with a page) posted, as its input.
+async def answer_page(
+    rt: Runtime,
+    actor: Actor,
+    session: str,
+    form: JourneyForm,
+    extra: Mapping[str, Any] | None = None,
+) -> Answer:
+    """Submit what the page of step ``form.step`` (a step with a page) posted, as its input,
+    with what the request itself adds (``extra``: the browser's remembered device).
 
     A page that also answers the step the journey moves on to (``PageSpec.then``) submits
     the same form to it: one page shows the QR code and asks the first code.
     """
     page = PAGES[form.step]
     values = _values(form, page)
-    answer = await submit_answer(rt, actor, session, page.to_input(values), csrf=form.csrf)
+    added = dict(extra or {})
+    answer = await submit_answer(
+        rt, actor, session, {**page.to_input(values), **added}, csrf=form.csrf
+    )
     if page.then is not None and isinstance(answer, StepAnswer) and answer.step_id == page.then:
         # A wrong first code leaves the journey on the code step: its page asks again.
-        follow = PAGES[page.then].to_input(values)
+        follow = {**PAGES[page.then].to_input(values), **added}
         answer = await submit_answer(rt, actor, session, follow, csrf=form.csrf)
     return answer
