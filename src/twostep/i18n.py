@@ -161,7 +161,8 @@ def load_overrides(
     ``aliases`` maps a file key (``totp.invalidcode``) to the msgid it overrides; any other key
     must be a msgid of the catalogue or one of the aliases' targets, or a key ``tolerated``
     accepts (a tag of an imported dictionary with no place here): those are skipped, named
-    together in one warning. On any doubt (a file too
+    together in one warning. (Its length is this docstring: the refusals are listed here, where
+    an operator reading the code looks for them.) On any doubt (a file too
     large or malformed, an XML DOCTYPE or ENTITY, a non-string value, an unknown key, a
     placeholder the original text does not have, one msgid given two texts) this raises a
     ``ValueError`` naming the file and the key.

@@ -184,6 +184,9 @@ async def reset(
     and ``sign_in``: the authenticator removed is the one its sign-in asked (spec 3b.1).
     With ``keep_last`` (the user's own act under ``totp.enforce``), the user's last active
     authenticator is refused with ``SecondFactorRequired`` (issue 12.3).
+
+    Over 50 lines on purpose: the floor check, the removal, its audit, events and the end of
+    sessions share one transaction, and reading them in one place shows that they do.
     """
     async with rt.db.transaction() as tx:
         user = await require_user(tx, env, user_id)

@@ -46,6 +46,7 @@ from twostep.web.openapi import install_openapi
 from twostep.web.pages import admin as admin_pages
 from twostep.web.pages import admin_devices as admin_device_pages
 from twostep.web.pages import admin_recovery as admin_recovery_pages
+from twostep.web.pages import admin_webhooks as admin_webhook_pages
 from twostep.web.pages import auth as auth_pages
 from twostep.web.pages import devices as device_pages
 from twostep.web.problems import install_problem_handlers, problem_response
@@ -80,6 +81,7 @@ _ROUTERS = (
     admin_pages.router,
     admin_recovery_pages.router,
     admin_device_pages.router,
+    admin_webhook_pages.router,
 )
 
 

@@ -36,6 +36,7 @@ from twostep.web.pages.admin_session import (
     SESSION_TTL_S,
     AdminSession,
     actor_of,
+    iso_time,
     message_page,
     posting_session,
     render_page,
@@ -78,12 +79,6 @@ def _iso_date(epoch: float | None) -> str:
     return "" if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).date().isoformat()
 
 
-def _iso_time(epoch: float | None) -> str:
-    if epoch is None:
-        return ""
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
-
-
 def _user_row(view: UserView) -> dict[str, Any]:
     """What the users table and the details page show of a user."""
     user, two_factor = view.user, view.two_factor
@@ -97,11 +92,11 @@ def _user_row(view: UserView) -> dict[str, Any]:
         "totp": two_factor.status,  # None, "pending" or "active"
         "totp_id": two_factor.totp_id,
         "enrolled_on": _iso_date(two_factor.enrolled_at),
-        "enrolled_at": _iso_time(two_factor.enrolled_at),
+        "enrolled_at": iso_time(two_factor.enrolled_at),
         "recovery_codes_left": two_factor.recovery_codes_remaining,
         "drift_s": two_factor.drift_s,
         "lock": "none" if user.lock_paired_at is None else "closed" if user.lock_closed else "open",
-        "created_at": _iso_time(user.created_at),
+        "created_at": iso_time(user.created_at),
     }
 
 
@@ -377,9 +372,9 @@ async def api_keys_page(
                 "id": key.id,
                 "name": key.name,
                 "prefix": key.prefix or "",
-                "created_at": _iso_time(key.created_at),
-                "last_used_at": _iso_time(key.last_used_at),
-                "revoked_at": _iso_time(key.revoked_at),
+                "created_at": iso_time(key.created_at),
+                "last_used_at": iso_time(key.last_used_at),
+                "revoked_at": iso_time(key.revoked_at),
                 "current": key.id == session.key_id,
             }
             for key in keys

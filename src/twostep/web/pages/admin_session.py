@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -29,6 +30,7 @@ __all__ = [
     "actor_of",
     "csrf_ok",
     "csrf_refused",
+    "iso_time",
     "message_page",
     "posting_session",
     "render_page",
@@ -131,6 +133,13 @@ def to_sign_in(request: Request) -> Response:
 
 def translated(request: Request, msgid: str, **params: Any) -> str:
     return translate(page_locale(request), msgid, **params)
+
+
+def iso_time(epoch: float | None) -> str:
+    """A stored time as ISO 8601 in UTC, to the second; empty for none."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
 
 
 def render_page(
