@@ -200,13 +200,15 @@ async def _learn_drift(
     """Note how far from the server's step an accepted code was; agreeing offsets move the
     window centre (bounded, never wider: `otp.drift`)."""
     offset = step - time_step(now, authenticator.period)
+    known = Drift.decoded(authenticator.drift_steps, authenticator.recent_offsets)
     learned = learn_drift(
-        Drift.decoded(authenticator.drift_steps, authenticator.recent_offsets),
+        known,
         offset,
         valid_past_tokens=config.totp.valid_past_tokens,
         valid_future_tokens=config.totp.valid_future_tokens,
     )
-    await repo.save_drift(tx, authenticator.id, steps=learned.steps, recent=learned.encoded())
+    if learned != known:  # a steady phone changes nothing: no write on the hot path
+        await repo.save_drift(tx, authenticator.id, steps=learned.steps, recent=learned.encoded())
 
 
 async def _after_lost_race(tx: Tx, authenticator_id: str, now: float) -> Verdict:
