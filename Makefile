@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Both cores: the suite mostly waits on servers it starts; a module stays on one worker, so
+# each module's server starts once (PYTEST_WORKERS= runs it in one process).
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 .PHONY: run test install lint typecheck layers unit e2e bench conformance clean
 
@@ -19,7 +22,11 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 ## make run: set up and serve the demo on http://127.0.0.1:$${TWOSTEP_PORT:-8000}
+# Migrate first, so that a fresh machine's check finds the schema it will serve with; then
+# check everything `serve` needs (stops here, naming the problem); then serve the demo.
 run: install
+	$(BIN)/twostep migrate
+	$(BIN)/twostep check
 	$(BIN)/twostep demo
 
 ## make test: install the tools the tests need, lint, type-check, check the layers, run every test
@@ -29,9 +36,9 @@ test: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-## make bench: Twostep, a bare FastAPI ceiling and privacyIDEA under the same load (not a test)
+## make bench: every speed figure in one table, bench/results/latest.md (docs/benchmarks.md; not a test)
 bench: install
 	bash bench/run.sh
 

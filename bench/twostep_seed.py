@@ -189,18 +189,27 @@ def valid_steps(now: float) -> list[int]:
 
 
 def valid_lines(state: State, steps: list[int]) -> list[str]:
-    """One round per step (every user whose hw is older), rounds in step order."""
+    """One round per step (every user whose hw is older), rounds in step order. Each line
+    ends with a third, tab-separated field, the step (verify.lua reads the first two)."""
     lines = []
     for s in steps:
         for u in state.users:
             if s > u.hw:
                 code = hotp(b32decode(u.secret), s)
-                lines.append(f"{verify_path(u.id)}\t{json.dumps({'code': code})}")
+                lines.append(f"{verify_path(u.id)}\t{json.dumps({'code': code})}\t{s}")
     return lines
 
 
-def write_requests(mode: str, state_path: Path, out: Path, minimum: int) -> None:
-    """Write the request file; valid codes wait for the next step if fewer than ``minimum``."""
+def _user_step(line: str) -> tuple[str, str]:
+    path, _, step = line.split("\t")
+    return path.split("/")[6], step
+
+
+def write_requests(
+    mode: str, state_path: Path, out: Path, minimum: int, maximum: int | None = None
+) -> None:
+    """Write the request file; valid codes wait for the next step if fewer than ``minimum``,
+    and stop at ``maximum`` (only the users whose codes are written move their ``hw`` on)."""
     state = State.load(state_path)
     if mode == "wrong":
         lines = wrong_lines(state)
@@ -213,8 +222,12 @@ def write_requests(mode: str, state_path: Path, out: Path, minimum: int) -> None
             time.sleep(left + 0.3)
             steps = valid_steps(time.time())
             lines = valid_lines(state, steps)
+        if maximum is not None and len(lines) > maximum:
+            lines = lines[:maximum]
+        # each user's newest step among the codes written: older steps are spent with it
+        sent = {user_id: int(step) for user_id, step in (_user_step(line) for line in lines)}
         for u in state.users:
-            u.hw = max(u.hw, steps[-1])
+            u.hw = max(u.hw, sent.get(u.id, u.hw))
         state.save(state_path)
     if not lines:
         sys.exit("twostep: no fresh valid code left for any user")
@@ -236,6 +249,7 @@ def main(argv: list[str]) -> int:
     r.add_argument("--state", type=Path, required=True)
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--min", type=int, default=0, help="valid: wait for a new step below this")
+    r.add_argument("--max", type=int, default=None, help="valid: at most this many codes")
     args = parser.parse_args(argv)
     if args.command == "seed":
         try:
@@ -246,7 +260,7 @@ def main(argv: list[str]) -> int:
             print(f"twostep: seeding failed: {exc}", file=sys.stderr)
             return 1
     else:
-        write_requests(args.mode, args.state, args.out, args.min)
+        write_requests(args.mode, args.state, args.out, args.min, args.max)
     return 0
 
 

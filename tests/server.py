@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -59,17 +61,27 @@ def running_server(
     *,
     env: dict[str, str] | None = None,
     command: tuple[str, ...] = ("serve",),
+    wrapper: tuple[str, ...] = (),
     **extra: str,
 ) -> Iterator[Server]:
-    """``twostep serve`` as a user runs it; stopped (and its logs kept) when the block ends."""
+    """``twostep serve`` as a user runs it; stopped (and its logs kept) when the block ends.
+
+    ``wrapper`` runs before the command (``("faketime", "-f", "-40s")``: a node whose clock is off).
+    """
     port = free_port()
     env = env or server_env(data_dir, database_url, **extra)
     env["TWOSTEP_PORT"] = str(port)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
     with log_path.open("wb") as log:
+        # A wrapper (faketime) forks the server and does not pass signals on: its own session,
+        # so that the whole group can be stopped.
         process = subprocess.Popen(
-            [str(TWOSTEP), *command], env=env, stdout=log, stderr=subprocess.STDOUT
+            [*wrapper, str(TWOSTEP), *command],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=bool(wrapper),
         )
     server = Server(
         f"http://127.0.0.1:{port}", env["TWOSTEP_ADMIN_API_KEY"], data_dir, log_path, env, process
@@ -78,12 +90,20 @@ def running_server(
         _wait_healthy(server)
         yield server
     finally:
-        process.terminate()
+        _signal(process, signal.SIGTERM, group=bool(wrapper))
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal(process, signal.SIGKILL, group=bool(wrapper))
             process.wait()
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int, *, group: bool) -> None:
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
 
 
 def _wait_healthy(server: Server, timeout_s: float = 60) -> None:

@@ -1,16 +1,24 @@
-"""The ``twostep`` command: serve, migrate, demo, org, user, apikey, keys, code."""
+"""The ``twostep`` command: serve, check, migrate, demo, org, user, apikey, keys, code.
+
+A failure it foresees is one line on standard error and an exit code of
+``services.startup_errors.ExitCode``; a traceback only at ``TWOSTEP_LOG_LEVEL=debug``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+import twostep.cli_audit  # noqa: F401  (adds `audit verify` and `audit anchor`)
 from twostep.cli_admin import (
     audit_app,
     backup,
@@ -20,12 +28,14 @@ from twostep.cli_admin import (
     user_list,
     user_reset_2fa,
 )
+from twostep.cli_check import before_migrating, check, debugging, refuse, since_migrating
 from twostep.cli_totp import totp_app
 from twostep.otp import code_at, parse_key_uri
 from twostep.settings import CONFIG_ENV, Settings
 
 if TYPE_CHECKING:
     from twostep.errors import ValidationFailed
+    from twostep.services.preflight import Check, CheckFn
     from twostep.services.runtime import Runtime
 
 # The server's modules are imported inside the commands that need them, so that
@@ -78,9 +88,11 @@ user_app.command("find")(user_find)
 user_app.command("reset-2fa")(user_reset_2fa)
 user_app.command("bypass-code")(user_bypass_code)
 app.command("backup")(backup)
+app.command("check")(check)
 
-# Commands that read no settings, so a broken configuration does not stop them.
-_NO_SETTINGS = {"code", "settings-reference"}
+# Commands that read no settings, so a broken configuration does not stop them (`check`
+# reports it as one of its lines).
+_NO_SETTINGS = {"code", "settings-reference", "check"}
 
 
 @app.callback()
@@ -100,8 +112,9 @@ def _global_options(
     try:
         Settings()
     except ValueError as exc:  # pydantic's ValidationError is one too
-        typer.echo(f"configuration: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        from twostep.services.preflight import settings_failure
+
+        refuse(settings_failure(exc), label="configuration")
 
 
 T = TypeVar("T")
@@ -125,10 +138,15 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
 
 
 def _migrate(settings: Settings) -> None:
+    """Upgrade the schema; a failure stops the command, naming the database or the schema."""
+    from twostep.services.preflight import migration_failure
     from twostep.storage.migrate import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(upgrade(settings.resolved_database_url))
+    try:
+        asyncio.run(upgrade(settings.resolved_database_url))
+    except Exception as exc:
+        refuse(migration_failure(exc, settings.resolved_database_url))
 
 
 def _announce_admin_key(settings: Settings) -> None:
@@ -148,29 +166,111 @@ def _announce_admin_key(settings: Settings) -> None:
         typer.echo(f"Server-admin API key: in {key_file}.")
 
 
-def _serve(settings: Settings) -> None:
+def _preflight(settings: Settings, checks: tuple[CheckFn, ...]) -> None:
+    """Stop with the first failing check's line and exit code."""
+    failed = _first_failure(settings, checks)
+    if failed is not None:
+        refuse(failed)
+
+
+def _first_failure(settings: Settings, checks: tuple[CheckFn, ...]) -> Check | None:
+    from twostep.cli_check import texts_loader
+    from twostep.services.preflight import Subject, first_failure
+
+    async def run() -> Check | None:
+        async with Subject(settings, texts_loader()) as subject:
+            return await first_failure(subject, checks)
+
+    return asyncio.run(run())
+
+
+def _start(settings: Settings, *, migrate_first: bool) -> socket.socket:
+    """Check, bind the port, migrate, check again: the listening socket to serve on."""
+    from twostep.services.listener import PortUnavailable, bind_listener
+    from twostep.services.preflight import Check
+    from twostep.services.startup_errors import ExitCode
+
+    _preflight(settings, before_migrating())
+    try:  # before migrating: a port that is taken changes nothing
+        sock = bind_listener(settings.host, settings.port)
+    except PortUnavailable as exc:
+        refuse(Check("port", False, str(exc), ExitCode.PORT, exc))
+    if migrate_first:
+        _migrate(settings)
+    else:
+        _warn_if_behind(settings)
+    _preflight(settings, since_migrating())
+    return sock
+
+
+def _warn_if_behind(settings: Settings) -> None:
+    """Without migrating: no schema at all stops the start; one behind this release is only
+    said (readiness answers 503 until `twostep migrate` has run, then the node is ready)."""
+    from twostep.cli_check import texts_loader
+    from twostep.services.preflight import Subject, check_schema
+
+    async def run() -> tuple[bool, Check]:
+        async with Subject(settings, texts_loader()) as subject:
+            return (await subject.database()).revision is None, await check_schema(subject)
+
+    empty, schema = asyncio.run(run())
+    if schema.ok:
+        return
+    if empty:
+        refuse(schema)
+    typer.echo(f"schema: {schema.detail}; until then /readyz answers 503", err=True)
+
+
+def _serve(settings: Settings, sock: socket.socket) -> None:
+    """Serve on ``sock`` (bound and listening already) until stopped."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from twostep.services.metrics import multiprocess_dir
+    from twostep.services.startup_errors import ExitCode
 
+    config = uvicorn.Config(
+        "twostep.web.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=settings.access_log,
+        log_level="warning",
+        proxy_headers=False,
+    )
     # Several workers share their metrics through files in a fresh directory (see there).
-    with multiprocess_dir(settings.workers):
-        uvicorn.run(
-            "twostep.web.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            access_log=settings.access_log,
-            log_level="warning",
-            proxy_headers=False,
-        )
+    with sock, multiprocess_dir(settings.workers):
+        if settings.workers > 1:
+            supervisor = Multiprocess(config, sockets=[sock])
+            supervisor.run()
+            # A worker that failed before serving stopped them all: say so in the exit code.
+            started = all(p.exitcode != _UVICORN_STARTUP_FAILURE for p in supervisor.processes)
+        else:
+            server = uvicorn.Server(config)
+            try:
+                server.run(sockets=[sock])
+            except SystemExit as exc:  # uvicorn's own exit when the app does not start
+                started = exc.code in (0, None)
+            else:
+                started = True
+    if not started:
+        typer.echo("the server processes did not start (their log lines above say why)", err=True)
+        raise typer.Exit(ExitCode.SERVER)
+
+
+# uvicorn's exit code for a worker whose application did not start (uvicorn.server).
+_UVICORN_STARTUP_FAILURE = 3
 
 
 @app.command()
 def migrate() -> None:
     """Upgrade the database schema to the newest version."""
-    _migrate(Settings())
+    from twostep.services.preflight import check_database
+
+    settings = Settings()
+    _preflight(settings, (check_database,))
+    _migrate(settings)
     typer.echo("Database schema is up to date.")
 
 
@@ -180,11 +280,11 @@ def serve(
 ) -> None:
     """Serve the HTTP API (settings: TWOSTEP_* variables, secrets directory, --config file)."""
     settings = Settings()
-    if migrate_first:
-        _migrate(settings)
+    sock = _start(settings, migrate_first=migrate_first)
     _announce_admin_key(settings)
-    typer.echo(f"Twostep listening on {settings.resolved_base_url} ({settings.workers} workers)")
-    _serve(settings)
+    workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
+    typer.echo(f"Twostep listening on {settings.resolved_base_url} ({workers})")
+    _serve(settings, sock)
 
 
 @app.command()
@@ -193,7 +293,7 @@ def demo() -> None:
     from twostep.services import bootstrap
 
     settings = Settings()
-    _migrate(settings)
+    sock = _start(settings, migrate_first=True)
     _announce_admin_key(settings)
     setup = _with_runtime(bootstrap.ensure_demo)
     base = settings.resolved_base_url
@@ -225,7 +325,7 @@ def demo() -> None:
         demo_keys.chmod(0o600)
         lines.insert(-1, f"  demo org API keys: in {demo_keys}")
     typer.echo("\n".join(lines))
-    _serve(settings)
+    _serve(settings, sock)
 
 
 @org_app.command("create")
@@ -442,7 +542,24 @@ def print_settings_reference() -> None:
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+    except Exception as exc:  # what no command foresaw: one line, a traceback only at debug
+        from twostep.services.startup_errors import describe
+
+        code, message = describe(exc, _database_url())
+        typer.echo(message, err=True)
+        if debugging():
+            traceback.print_exception(exc)
+        sys.exit(code)
+
+
+def _database_url() -> str | None:
+    """The database URL of the settings, if they load (to name the database in an error)."""
+    try:
+        return Settings().resolved_database_url
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":

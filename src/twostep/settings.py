@@ -28,6 +28,8 @@ Network = IPv4Network | IPv6Network
 NetworkList = Annotated[tuple[Network, ...], NoDecode]
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
 # Not settings themselves: they say where the other settings are.
 CONFIG_ENV = "TWOSTEP_CONFIG"
 SECRETS_DIR_ENV = "TWOSTEP_SECRETS_DIR"
@@ -120,7 +122,25 @@ class Settings(BaseSettings):
         description="Audit events older than this many days are deleted by the server's "
         "periodic purge; unset keeps them forever.",
     )
+    audit_anchor_file: Path | None = Field(
+        None,
+        description="An append-only file where the server writes the head (place and hash) of "
+        "every audit chain that moved, one JSON line each, every `audit_anchor_interval_s`; "
+        "`twostep audit verify` then finds a trail cut short behind an anchor. Keep it (or a "
+        "copy) where the database's users cannot write (docs/audit-trail.md).",
+    )
+    audit_anchor_interval_s: int = Field(
+        300, ge=1, le=86400, description="Seconds between two anchors of the audit chains."
+    )
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connections per process.")
+    max_clock_skew_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How many seconds this node's clock may be off the PostgreSQL server's before "
+        "`/readyz` answers 503 and the log warns, once a minute (compared at start and every "
+        "minute; the gauge `twostep_clock_skew_seconds`). Not measured on SQLite.",
+    )
     journey_ttl_s: int = Field(
         600, ge=30, le=86400, description="How long a journey session waits for its next answer."
     )
@@ -202,6 +222,14 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             return tuple(ip_network(str(part), strict=False) for part in value)
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        """One of the four levels (any case): the server's logging refuses anything else."""
+        if value.strip().lower() not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return value.strip().lower()
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 
 from twostep.settings import CONFIG_ENV, SECRETS_DIR_ENV, Settings
 
-__all__ = ["INTRO", "reference"]
+__all__ = ["INTRO", "kind", "reference"]
 
 INTRO = f"""# Configuration reference
 
@@ -63,11 +63,12 @@ def reference(settings_cls: type[Settings] = Settings) -> str:
 def _row(name: str, field: FieldInfo) -> str:
     if not field.description:
         raise ValueError(f"the setting {name} has no description: give its Field one")
-    cells = [f"`{name}`", f"`TWOSTEP_{name.upper()}`", _kind(field), _default(field)]
+    cells = [f"`{name}`", f"`TWOSTEP_{name.upper()}`", kind(field), _default(field)]
     return "| " + " | ".join([*cells, field.description.replace("|", "\\|")]) + " |\n"
 
 
-def _kind(field: FieldInfo) -> str:
+def kind(field: FieldInfo) -> str:
+    """What a setting accepts, in words (``integer, 1–65535``); error messages quote it too."""
     annotation = field.annotation
     args = get_args(annotation)
     if isinstance(annotation, UnionType):  # X | None: an optional X
@@ -76,6 +77,8 @@ def _kind(field: FieldInfo) -> str:
         return "boolean"
     if annotation is int:
         return "integer" + _bounds(field)
+    if annotation is float:
+        return "number" + _bounds(field)
     names: dict[Any, str] = {str: "string", Path: "path", SecretStr: "secret string"}
     if annotation in names:
         return names[annotation]
@@ -86,11 +89,16 @@ def _kind(field: FieldInfo) -> str:
 
 def _bounds(field: FieldInfo) -> str:
     # Field(ge=..., le=...) keeps its bounds as annotated-types markers in the metadata.
-    low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
-    high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
+    low, above, high = (_marker(field, name) for name in ("ge", "gt", "le"))
     if low is not None and high is not None:
         return f", {low}–{high}"
-    return f", ≥ {low}" if low is not None else ""
+    parts = [f"≥ {low}" if low is not None else "", f"> {above}" if above is not None else ""]
+    parts.append(f"≤ {high}" if high is not None else "")
+    return "".join(f", {part}" for part in parts if part)
+
+
+def _marker(field: FieldInfo, name: str) -> Any:
+    return next((getattr(m, name) for m in field.metadata if hasattr(m, name)), None)
 
 
 def _default(field: FieldInfo) -> str:

@@ -83,7 +83,10 @@ def test_audit_filters_and_exports(api: Api) -> None:
     answer = _audit(api, format="csv")
     assert answer.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(answer.text)))
-    assert list(table[0]) == ["id", "at", "actor", "action", "user_id", "outcome", "ip", "details"]
+    assert list(table[0]) == [
+        *("id", "at", "actor", "action", "user_id", "outcome", "ip", "details"),
+        *("seq", "prev_hash", "hash"),
+    ]
     assert [r["action"] for r in table] == [e["action"] for e in events]
 
 

@@ -15,13 +15,11 @@ from tests.services.support import (
 )
 from twostep.clock import FrozenClock
 from twostep.errors import InvalidCode, LockedOut, TotpNotEnrolled
-from twostep.otp import SUSPEND_AFTER
 from twostep.services import enrollment, recovery
 from twostep.services.accounts import get_user
 from twostep.services.runtime import Runtime
-from twostep.services.verification import Outcome, check_code, load_context, verify_code
+from twostep.services.verification import Outcome, check_code, decide, load_context, verify_code
 from twostep.storage import Tx
-from twostep.storage.repositories import authenticators as authenticators_repo
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
 
@@ -180,9 +178,7 @@ async def test_attempt_overtaken_by_the_locking_failure_reports_the_lock(
     await fail(runtime, clock, env, phone)  # the other request: the 5th failure, 30 s lock
 
     async def claim(tx: Tx, step: int) -> bool:
-        return await authenticators_repo.claim_step(
-            tx, authenticator.id, step=step, now=clock.now(), suspend_after=SUSPEND_AFTER
-        )
+        return await decide(tx, authenticator.id, step, config, clock.now()) == 0
 
     code = phone.wrong_code(clock) if attempt == "wrong" else phone.code(clock, +1)
     async with runtime.db.transaction() as tx:

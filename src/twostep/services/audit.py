@@ -12,7 +12,8 @@ from typing import Any
 from twostep.errors import ValidationFailed
 from twostep.services.runtime import Actor, Runtime
 from twostep.storage import Tx
-from twostep.storage.repositories.audit import AuditEvent, AuditFilter, list_events, record_event
+from twostep.storage.hot_path import record_event
+from twostep.storage.repositories.audit import AuditEvent, AuditFilter, list_events
 from twostep.storage.repositories.organizations import EnvironmentRecord
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Prometheus counters of what the services decide, and their exposition.
+"""Prometheus counters of what the services decide, the clock skew gauge, and their exposition.
 
 One worker process keeps its samples in memory. Several workers (``TWOSTEP_WORKERS>1``) use
 prometheus-client's multiprocess mode: each writes its samples to files in one directory
@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
 
 __all__ = [
+    "CLOCK_SKEW",
     "CODE_CHECKS",
     "JOURNEY_ENDS",
     "MULTIPROC_ENV",
@@ -38,6 +39,15 @@ JOURNEY_ENDS = Counter(
     "twostep_journey_ends",
     'Journeys that ended, by journey (a built-in name or "custom") and outcome',
     ["journey", "outcome"],
+)
+# Every worker of a node measures the one clock of its machine, so their readings agree: the
+# freshest one of a live worker is the node's (a sum would count the skew once per worker). A
+# worker that has not measured yet does not count: its sample has no time, and is left out.
+CLOCK_SKEW = Gauge(
+    "twostep_clock_skew_seconds",
+    "This node's clock minus the database server's (negative: behind); NaN when not measured "
+    "(SQLite: one machine, nothing to compare)",
+    multiprocess_mode="livemostrecent",
 )
 
 

@@ -27,7 +27,7 @@ from twostep.services.events import emit
 from twostep.services.metrics import CODE_CHECKS
 from twostep.services.runtime import Actor, Runtime, ensure_totp_enabled
 from twostep.services.throttle import guard_address, note_ip_failure
-from twostep.storage import Tx
+from twostep.storage import Tx, hot_path
 from twostep.storage.repositories import authenticators as repo
 from twostep.storage.repositories.authenticators import AuthenticatorRecord, VerifyContext
 from twostep.storage.repositories.organizations import EnvironmentRecord
@@ -39,6 +39,7 @@ __all__ = [
     "check_code",
     "check_ip_failure",
     "current_code",
+    "decide",
     "emit_lockout",
     "load_active",
     "load_context",
@@ -98,7 +99,7 @@ async def load_context(
 ) -> tuple[VerifyContext, AuthConfig]:
     """The user's authenticator and the environment's config; TOTP must be switched on. ``sign_in``
     takes the authenticator a sign-in to the application asks (spec 3b.1), not its own."""
-    context = await repo.load_verify_context(tx, env.id, user_id, client_id, sign_in=sign_in)
+    context = await hot_path.load_verify_context(tx, env.id, user_id, client_id, sign_in=sign_in)
     if context is None:
         raise NotFound("Unknown user or application.")
     config = context.config
@@ -169,13 +170,7 @@ async def check_code(
         return await _after_lost_race(tx, authenticator.id, now)
     if match is not None:
         return Verdict(Outcome.REUSED)
-    failures = await repo.record_failure(
-        tx,
-        authenticator.id,
-        now=now,
-        delays=delay_table(config.totp.max_failures),
-        max_delay=MAX_DELAY,
-    )
+    failures = await decide(tx, authenticator.id, None, config, now)
     if failures is None:
         return await _after_lost_race(tx, authenticator.id, now)
     if is_suspended(failures):
@@ -183,6 +178,22 @@ async def check_code(
         return Verdict(Outcome.SUSPENDED, MAX_DELAY, newly="totp.suspended" if first else None)
     locked = failures >= config.totp.max_failures
     return Verdict(Outcome.INVALID, newly="totp.locked" if locked else None)
+
+
+async def decide(
+    tx: Tx, authenticator_id: str, step: int | None, config: AuthConfig, now: float
+) -> int | None:
+    """Claim ``step``, or count a failure when None, in one statement on the driver; None when
+    refused (locked, suspended, or the step spent meanwhile). See ``repo.decide``."""
+    return await hot_path.decide(
+        tx,
+        authenticator_id,
+        step=step,
+        now=now,
+        delays=delay_table(config.totp.max_failures),
+        max_delay=MAX_DELAY,
+        suspend_after=SUSPEND_AFTER,
+    )
 
 
 async def emit_lockout(
@@ -251,9 +262,7 @@ async def verify_code(
         authenticator, config = await load_active(tx, rt, env, user_id, client_id, sign_in=sign_in)
 
         async def claim(tx: Tx, step: int) -> bool:
-            return await repo.claim_step(
-                tx, authenticator.id, step=step, now=rt.clock.now(), suspend_after=SUSPEND_AFTER
-            )
+            return await decide(tx, authenticator.id, step, config, rt.clock.now()) == 0
 
         checked = await check_code(tx, rt, authenticator, config, code, claim)
         await emit_lockout(tx, rt, env, authenticator, checked)

@@ -7,7 +7,9 @@ what SQLite needs. So the SQLite unit of work runs a plain synchronous connectio
 event loop, behind the same ``Tx`` interface. Writers of several server processes take turns
 through an advisory file lock (``flock``) beside the database, waited for in a worker thread, so
 the loop never blocks and no process spins on SQLite's busy state; ``BEGIN IMMEDIATE`` is still
-retried with ``asyncio.sleep`` for writers outside the servers (the CLI, migrations).
+retried with ``asyncio.sleep`` for writers outside the servers (the CLI, migrations). Units of
+work of one process that queue for the turn share one transaction and one COMMIT (group commit,
+see ``_SqliteStore.transaction``), each in its own savepoint.
 """
 
 from __future__ import annotations
@@ -15,23 +17,40 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_S", "Database", "Tx", "is_sqlite"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_S",
+    "Database",
+    "Tx",
+    "asyncpg_connection",
+    "is_sqlite",
+    "sqlite_connection",
+]
+
+_log = structlog.get_logger("twostep.storage")
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _FIRST_PAUSE_S = 0.0002
 _MAX_PAUSE_S = 0.005
+# Units of work that may share one SQLite transaction (group commit) while more of the same
+# process wait: bounds how long the other processes' writers wait for the file lock.
+_BATCH_UNITS = 32
+# Commits (batches) of a server process between two checkpoints of the WAL it starts.
+_COMMITS_PER_CHECKPOINT = 200
 
 
 class Tx(Protocol):
@@ -64,8 +83,7 @@ class Database:
             )
         )
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """Commit when the block ends, roll back when it raises; repositories never commit.
 
         Inside the block await nothing but ``tx.execute`` (and ``tx.begin_nested``): on SQLite
@@ -74,13 +92,12 @@ class Database:
         another transaction) stalls every other writer, or deadlocks on the turn. Do slow work
         before or after the block. Every unit of work, a read-only one too, takes that turn.
         """
+        # The engine's own context manager, not one wrapped around it: this runs on every
+        # request, and each generator-based layer costs as much as a statement on the driver.
         if self._sqlite is not None:
-            async with self._sqlite.transaction() as tx:
-                yield tx
-            return
+            return self._sqlite.transaction()
         assert self._async is not None
-        async with self._async.begin() as conn:
-            yield conn
+        return self._async.begin()
 
     async def ping(self) -> None:
         async with self.transaction() as tx:
@@ -111,6 +128,47 @@ class _SqliteTx:
         with self._connection.begin_nested():
             yield
 
+    def driver_connection(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection underneath, in this unit of work's transaction."""
+        driver = self._connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return driver
+
+
+def sqlite_connection(tx: Tx) -> sqlite3.Connection:
+    """The ``sqlite3`` connection under a SQLite unit of work, inside its transaction: what the
+    hot path's statements run on (``storage.hot_path``), so they commit or roll back with it."""
+    assert isinstance(tx, _SqliteTx)
+    return tx.driver_connection()
+
+
+async def asyncpg_connection(tx: Tx) -> Any:
+    """The ``asyncpg`` connection under a PostgreSQL unit of work, inside its transaction."""
+    assert isinstance(tx, AsyncConnection)
+    raw = await tx.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs: a
+    # statement sent around it before that would run outside the unit of work's transaction.
+    if adapted._transaction is None:
+        await adapted._start_transaction()
+    return raw.driver_connection
+
+
+@dataclass(slots=True)
+class _Batch:
+    """An open SQLite transaction that units of work of one process share (group commit)."""
+
+    connection: Connection
+    done: asyncio.Future[None]  # the outcome of its COMMIT
+    units: int = 0
+    lost: BaseException | None = None  # why SQLite rolled it back under a unit, if it did
+
+    @property
+    def driver(self) -> sqlite3.Connection:
+        driver = self.connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return driver
+
 
 class _SqliteStore:
     def __init__(self, url: str, *, echo: bool) -> None:
@@ -127,24 +185,115 @@ class _SqliteStore:
         # One writer at a time anyway: taking turns inside the process keeps to one connection,
         # and the file lock makes the processes take turns without polling.
         self._turn = asyncio.Lock()
+        self._queued = 0  # units of work of this process waiting for the turn
+        self._batch: _Batch | None = None  # the open transaction units of work share
+        self._database = database
+        self._connection: Connection | None = None  # see _begin
+        self._commits = 0  # since the last checkpoint this process started
+        self._checkpointing = False
         self._lock_path = f"{database}.writers"
         self._lock_fd: int | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        async with self._turn:
-            await self._take_file_lock()
+        """Group commit: units of work that queue for the turn while one runs share its
+        transaction, each inside a savepoint of its own, and one COMMIT ends them all.
+
+        Each unit's result stands or falls alone (a failing unit rolls back to its savepoint)
+        and none is answered before the shared COMMIT has succeeded: a unit leaves this block
+        only after it, or with its error. The BEGIN, the COMMIT (SQLite's most expensive
+        statement here: it writes the WAL) and the file lock's handover between processes are
+        paid once per batch instead of once per request. A batch ends as soon as no unit of this
+        process waits for the turn (units run inline: they queue while the process waits for
+        the file lock, that is while another process writes), or after ``_BATCH_UNITS`` units,
+        so that other processes' writers wait at most that long. It never stays open while the
+        process does other work (parsing requests, sending answers): that would hold every
+        other process's writers for nothing.
+        """
+        self._queued += 1
+        try:
+            await self._turn.acquire()
+        except BaseException:
+            self._queued -= 1
+            self._end_batch_if_idle()  # it was to continue the batch, and now will not
+            raise
+        self._queued -= 1
+        batch: _Batch | None = None
+        try:
+            batch = self._batch or await self._open_batch()
+            driver = batch.driver
+            driver.execute("SAVEPOINT unit")
             try:
-                connection = await self._begin()
-                with connection:
-                    try:
-                        yield _SqliteTx(connection)
-                    except BaseException:
-                        connection.rollback()
-                        raise
-                    connection.commit()
-            finally:
-                fcntl.flock(self._file_lock(), fcntl.LOCK_UN)
+                yield _SqliteTx(batch.connection)
+            except BaseException as exc:
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK TO unit")
+                    driver.execute("RELEASE unit")
+                else:  # SQLite rolled the whole transaction back (a full disk, an I/O error)
+                    batch.lost = exc
+                raise
+            driver.execute("RELEASE unit")
+        finally:
+            if batch is not None:
+                batch.units += 1
+                if self._queued == 0 or batch.units >= _BATCH_UNITS:
+                    self._end_batch()
+            self._turn.release()
+        if batch is not None and not batch.done.done():
+            await asyncio.shield(batch.done)
+        elif batch is not None:
+            batch.done.result()  # raises the COMMIT's error, if it failed
+
+    async def _open_batch(self) -> _Batch:
+        await self._take_file_lock()
+        try:
+            connection = await self._begin()
+        except BaseException:
+            fcntl.flock(self._file_lock(), fcntl.LOCK_UN)
+            raise
+        self._batch = _Batch(connection, asyncio.get_running_loop().create_future())
+        return self._batch
+
+    def _end_batch(self) -> None:
+        """COMMIT the open batch (ROLLBACK if that fails), give back the file lock and let
+        every unit of the batch go, with the COMMIT's error if there was one."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        try:
+            try:
+                if batch.lost is not None:
+                    raise batch.lost  # the earlier units' work went with it
+                batch.connection.commit()
+            except BaseException as exc:
+                batch.connection.rollback()
+                batch.done.set_exception(exc)
+            else:
+                batch.done.set_result(None)
+                self._commits += 1
+        finally:
+            fcntl.flock(self._file_lock(), fcntl.LOCK_UN)
+        if self._commits >= _COMMITS_PER_CHECKPOINT and not self._checkpointing:
+            self._commits, self._checkpointing = 0, True
+            checkpoint = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+            checkpoint.add_done_callback(self._checkpointed)
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file, beside the writers (a worker thread, a
+        connection of its own): SQLite would otherwise do it, and its fsync, inside the COMMIT
+        that crosses ``wal_autocheckpoint``, holding every process's writers meanwhile.
+        PASSIVE waits for nobody; what it cannot copy now, the next one does."""
+        with closing(sqlite3.connect(self._database, timeout=0, isolation_level=None)) as own:
+            own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+        self._checkpointing = False
+        if not done.cancelled() and done.exception() is not None:
+            _log.warning("sqlite.checkpoint_failed", error=str(done.exception()))
+
+    def _end_batch_if_idle(self) -> None:
+        if self._batch is not None and self._queued == 0 and not self._turn.locked():
+            self._end_batch()
 
     def _file_lock(self) -> int:
         if self._lock_fd is None:
@@ -168,22 +317,29 @@ class _SqliteStore:
             raise
 
     def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
         self.engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
     async def _begin(self) -> Connection:
-        """A connection in a BEGIN IMMEDIATE transaction, waiting (asynchronously) for the lock."""
+        """The process's connection in a BEGIN IMMEDIATE transaction, waiting (asynchronously)
+        for SQLite's write lock. One connection is kept for the process's life: its units of
+        work take turns anyway, and a pool checkout and return per batch cost as much as the
+        statements of a code check."""
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
         pause = _FIRST_PAUSE_S
         while True:
-            connection = self.engine.connect()
+            if self._connection is None or self._connection.closed:
+                self._connection = self.engine.connect()
             try:
-                connection.begin()
-                return connection
+                self._connection.begin()
+                return self._connection
             except OperationalError as exc:
-                connection.close()
+                self._connection.rollback()
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
             await asyncio.sleep(pause)
@@ -199,6 +355,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     # a separate read path would buy little). NORMAL is durable across application crashes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Servers checkpoint from a worker thread (_SqliteStore._checkpoint) every few hundred
+    # commits; this, far above what they leave in the WAL, is for everyone else (the CLI).
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     # From here on nothing waits inside SQLite (which would block the event loop): only
     # BEGIN IMMEDIATE can meet another writer, and _SqliteStore._begin retries it.

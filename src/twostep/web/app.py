@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.resources import files
@@ -17,6 +18,8 @@ from twostep import __version__
 from twostep.journeys.runner import purge_expired
 from twostep.logs import configure_logging
 from twostep.oauth.purge import purge_expired as purge_oauth
+from twostep.services.audit_anchors import anchor_periodically
+from twostep.services.clock_skew import ClockSkewWatch
 from twostep.services.event_delivery import run_worker as deliver_events
 from twostep.services.metrics import mark_worker_exit
 from twostep.services.organizations import PrincipalCache
@@ -41,6 +44,7 @@ from twostep.web.api import (
     users,
     webhooks,
 )
+from twostep.web.fast_lane import FastLane
 from twostep.web.http_metrics import instrument_http
 from twostep.web.openapi import install_openapi
 from twostep.web.pages import admin as admin_pages
@@ -85,8 +89,11 @@ _ROUTERS = (
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The Twostep ASGI app; the runtime (database, keys, texts) is built when it starts."""
+def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> FastAPI:
+    """The Twostep ASGI app; the runtime (database, keys, texts) is built when it starts.
+
+    ``fast_lane=False`` leaves out the lane of the code checks (web/fast_lane.py): the tests
+    compare the answers of both apps."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
     app = FastAPI(
@@ -101,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in _ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(files("twostep") / "web" / "static")), "static")
+    if fast_lane:  # inside all the middlewares below, outside FastAPI's router
+        app.add_middleware(FastLane)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Outside BodyLimit, so that every answer (its 413 too) speaks the operator's texts.
     app.add_middleware(RuntimeTexts)
@@ -116,14 +125,25 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = attach_runtime(app, settings)
+        # This node's clock against the database server's: at start (readiness knows it before
+        # the first request), then every minute.
+        clock_skew = app.state.clock_skew = await ClockSkewWatch.start(runtime)
         purger = asyncio.create_task(_purge_periodically(runtime))
         # The outbox's delivery worker: every process runs one, claims keep them apart.
         deliverer = asyncio.create_task(deliver_events(runtime))
+        # Audit chain heads to TWOSTEP_AUDIT_ANCHOR_FILE, when set (docs/audit-trail.md).
+        anchorer = asyncio.create_task(anchor_periodically(runtime))
+        # What exists now (modules, the app, its routes, the engine) lives as long as the
+        # process: out of the collector's sight, so that its full passes, which otherwise
+        # walk all of it and stall every request in flight for tens of ms, stay short.
+        gc.freeze()
         try:
             yield
         finally:
+            await clock_skew.stop()
             purger.cancel()
             deliverer.cancel()
+            anchorer.cancel()
             try:
                 await runtime.http.aclose()
             finally:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
+from twostep.services.clock_skew import ClockSkewWatch
 from twostep.services.metrics import exposition
 from twostep.services.readiness import not_ready_reason
 from twostep.web.deps import RuntimeDep
@@ -43,17 +44,20 @@ async def healthz() -> Status:
     response_model=Status,
     responses={
         503: {
-            "description": "The database does not answer or its schema is behind the code",
+            "description": "The database does not answer, its schema is behind the code, or "
+            "this node's clock is off the database server's by more than the limit",
             "model": Status,
         }
     },
 )
 async def readyz(request: Request, rt: RuntimeDep) -> JSONResponse:
-    """The database answers and its schema is at the newest migration (checked every 2 s)."""
+    """The database answers, its schema is at the newest migration and this node's clock is
+    within `TWOSTEP_MAX_CLOCK_SKEW_S` of the database server's (checked every 2 s)."""
     cached: tuple[float, str | None] | None = getattr(request.app.state, "readiness", None)
     now = time.monotonic()
     if cached is None or now - cached[0] > READINESS_TTL_S:
-        cached = (now, await not_ready_reason(rt))
+        clock_skew: ClockSkewWatch | None = getattr(request.app.state, "clock_skew", None)
+        cached = (now, await not_ready_reason(rt, clock_skew))
         request.app.state.readiness = cached
     if cached[1] is not None:
         return JSONResponse({"status": "unavailable", "reason": cached[1]}, status_code=503)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from twostep.errors import TwostepError
 from twostep.i18n import NO_OVERRIDES, Texts, negotiate
+from twostep.web.request_id import HEADER as REQUEST_ID_HEADER
 from twostep.web.request_id import request_id_of
 
 __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_codes", "problem_response"]
@@ -135,12 +136,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     _log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__)
+    request_id = request_id_of(request.scope)
     return problem_response(
         request,
         status=500,
         code="internal_error",
         title="Internal error",
         msgid="Something went wrong on our side.",
+        # Answered outside the RequestId middleware, which cannot add its header here.
+        headers={REQUEST_ID_HEADER: request_id} if request_id is not None else None,
     )
 
 

@@ -1,16 +1,34 @@
-"""The audit trail."""
+"""The audit trail: each event appended to its environment's hash chain as it is recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Executable
 
+from twostep.storage.audit_chain import GENESIS, event_body, link_hash
 from twostep.storage.db import Tx
-from twostep.storage.tables import audit_events
+from twostep.storage.tables import audit_events, audit_heads
 
-__all__ = ["AuditEvent", "AuditFilter", "delete_events_before", "list_events", "record_event"]
+__all__ = [
+    "SERVER_CHAIN",
+    "AuditEvent",
+    "AuditFilter",
+    "StatementRunner",
+    "append_event",
+    "chain_of",
+    "content_of",
+    "list_events",
+    "record_event",
+    "stored_event",
+]
+
+# The chain of the events that belong to no environment (the server's own).
+SERVER_CHAIN = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +43,10 @@ class AuditEvent:
     details: dict[str, Any] | None = None
     # The row's id once stored (0 before): with ``at``, where a page of the trail ends.
     id: int = 0
+    # Its place in the environment's chain, the previous event's hash and its own (once stored).
+    seq: int = 0
+    prev_hash: str = ""
+    hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +61,79 @@ class AuditFilter:
     before: tuple[float, int] | None = None
 
 
-_INSERT_EVENT = insert(audit_events)
+def chain_of(environment_id: str | None) -> str:
+    """The key of the chain an event of this environment (None: the server's) belongs to."""
+    return environment_id or SERVER_CHAIN
 
 
-async def record_event(tx: Tx, event: AuditEvent) -> None:
-    await tx.execute(
+# Recording an event is these three statements, in this order (the hot path: every code check
+# records one). The claim takes the next place and the previous hash from the chain's head row
+# and keeps that row locked until commit, so concurrent writers of one chain queue there and
+# can neither fork it nor leave a gap; a rollback gives the place back. The first event of a
+# chain creates the row.
+def _claim_head(dialect: Any) -> Any:
+    stmt = dialect.insert(audit_heads).values(
+        chain=bindparam("claim_chain"),
+        seq=1,
+        hash=GENESIS,
+        pruned_seq=0,
+        pruned_hash=GENESIS,
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["chain"], set_={"seq": audit_heads.c.seq + 1}
+    ).returning(audit_heads.c.seq, audit_heads.c.hash)
+
+
+_CLAIM_HEAD = {"postgresql": _claim_head(postgresql), "sqlite": _claim_head(sqlite)}
+_EVENT_COLUMNS = (
+    "at",
+    "environment_id",
+    "actor",
+    "action",
+    "user_id",
+    "outcome",
+    "ip",
+    "details",
+    "seq",
+    "prev_hash",
+    "hash",
+)
+_INSERT_EVENT = insert(audit_events).values({name: bindparam(name) for name in _EVENT_COLUMNS})
+_ADVANCE_HEAD = (
+    update(audit_heads)
+    .where(audit_heads.c.chain == bindparam("head_chain"))
+    .values(hash=bindparam("head_hash"))
+)
+
+# Runs one of the statements above with its parameters; the first row it returns, if any.
+# ``record_event`` runs them through Core; ``storage.hot_path`` through the driver itself.
+StatementRunner = Callable[[Executable, dict[str, Any]], Awaitable[Sequence[Any] | None]]
+
+
+def content_of(event: AuditEvent) -> bytes:
+    """The canonical bytes of the event's content, which its hash covers with the link."""
+    return event_body(
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        user_id=event.user_id,
+        outcome=event.outcome,
+        ip=event.ip,
+        details=event.details,
+    )
+
+
+async def append_event(run: StatementRunner, dialect_name: str, event: AuditEvent) -> None:
+    """Append ``event`` to its chain with ``run``, in the transaction ``run`` executes in."""
+    # Everything but the link is computed before the claim: the head row stays locked until
+    # commit, so the less that happens after it the shorter other writers wait.
+    body = content_of(event)
+    chain = chain_of(event.environment_id)
+    head = await run(_CLAIM_HEAD[dialect_name], {"claim_chain": chain})
+    assert head is not None  # an upsert ... RETURNING always returns its row
+    seq, prev_hash = int(head[0]), str(head[1])
+    digest = link_hash(prev_hash, body)
+    await run(
         _INSERT_EVENT,
         {
             "at": event.at,
@@ -54,8 +144,23 @@ async def record_event(tx: Tx, event: AuditEvent) -> None:
             "outcome": event.outcome,
             "ip": event.ip,
             "details": event.details,
+            "seq": seq,
+            "prev_hash": prev_hash,
+            "hash": digest,
         },
     )
+    await run(_ADVANCE_HEAD, {"head_chain": chain, "head_hash": digest})
+
+
+async def record_event(tx: Tx, event: AuditEvent) -> None:
+    """Append ``event`` to its chain, in the caller's transaction (through Core: the reference
+    of ``storage.hot_path.record_event``)."""
+
+    async def run(statement: Executable, parameters: dict[str, Any]) -> Sequence[Any] | None:
+        result = await tx.execute(statement, parameters)
+        return result.first() if result.returns_rows else None
+
+    await append_event(run, tx.dialect.name, event)
 
 
 def _matching(environment_id: str, f: AuditFilter) -> list[ColumnElement[bool]]:
@@ -75,6 +180,24 @@ def _matching(environment_id: str, f: AuditFilter) -> list[ColumnElement[bool]]:
     return where
 
 
+def stored_event(row: Any) -> AuditEvent:
+    """An event as read from its row."""
+    return AuditEvent(
+        row.at,
+        row.environment_id,
+        row.actor,
+        row.action,
+        row.user_id,
+        row.outcome,
+        row.ip,
+        row.details,
+        row.id,
+        row.seq,
+        row.prev_hash,
+        row.hash,
+    )
+
+
 async def list_events(
     tx: Tx, environment_id: str, where: AuditFilter | None = None, *, limit: int = 100
 ) -> list[AuditEvent]:
@@ -86,16 +209,4 @@ async def list_events(
         .order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
         .limit(limit)
     )
-    return [
-        AuditEvent(
-            r.at, r.environment_id, r.actor, r.action, r.user_id, r.outcome, r.ip, r.details, r.id
-        )
-        for r in await tx.execute(stmt)
-    ]
-
-
-async def delete_events_before(tx: Tx, before: float, *, limit: int) -> int:
-    """Delete up to ``limit`` events older than ``before`` (all environments); how many went."""
-    old = select(audit_events.c.id).where(audit_events.c.at < before).limit(limit)
-    stmt = delete(audit_events).where(audit_events.c.id.in_(old.scalar_subquery()))
-    return int((await tx.execute(stmt)).rowcount)
+    return [stored_event(r) for r in await tx.execute(stmt)]

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import Double, bindparam, case, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Double,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from twostep.policy import AuthConfig, parse_config
@@ -28,20 +41,24 @@ __all__ = [
     "VerifyContext",
     "activate",
     "active_authenticators",
-    "claim_step",
     "clear_failures",
     "count_sealed_under",
+    "decide",
+    "decide_parameters",
+    "decide_statement",
     "delete_authenticator",
     "delete_user_authenticators",
     "get_authenticator",
     "get_authenticator_by_id",
     "insert_authenticator",
     "load_verify_context",
-    "record_failure",
     "reseal",
     "save_drift",
     "sealed_not_under",
     "two_factor_states",
+    "verify_context_of",
+    "verify_context_parameters",
+    "verify_context_statement",
 ]
 
 # Pending until its first code is confirmed (spec 3.3).
@@ -79,9 +96,8 @@ class VerifyContext:
     lock_closed: bool
 
 
-def _authenticator(row: Any, prefix: str = "") -> AuthenticatorRecord:
-    """A record from a result row whose authenticator columns may carry a label prefix."""
-    values = row._mapping
+def _authenticator(values: Mapping[Any, Any], prefix: str = "") -> AuthenticatorRecord:
+    """A record from a result row's columns, whose names may carry a label prefix."""
     fields = {c.name: values[f"{prefix}{c.name}"] for c in authenticators.c}
     fields["secret_ciphertext"] = bytes(fields["secret_ciphertext"])
     return AuthenticatorRecord(**fields)
@@ -94,13 +110,13 @@ async def get_authenticator(
         authenticators.c.user_id == user_id, authenticators.c.application_id == application_id
     )
     row = (await tx.execute(stmt)).first()
-    return None if row is None else _authenticator(row)
+    return None if row is None else _authenticator(row._mapping)
 
 
 async def get_authenticator_by_id(tx: Tx, authenticator_id: str) -> AuthenticatorRecord | None:
     stmt = select(authenticators).where(authenticators.c.id == authenticator_id)
     row = (await tx.execute(stmt)).first()
-    return None if row is None else _authenticator(row)
+    return None if row is None else _authenticator(row._mapping)
 
 
 def _sign_in_choice(by_client_id: bool) -> Any:
@@ -161,6 +177,31 @@ _VERIFY_CONTEXT = {
 }
 
 
+def verify_context_statement(by_client_id: bool, sign_in: bool) -> Any:
+    """The one query of ``load_verify_context`` (shared with the driver-level hot path)."""
+    return _VERIFY_CONTEXT[(by_client_id, sign_in)]
+
+
+def verify_context_parameters(
+    environment_id: str, user_id: str, client_id: str | None
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"user_id": user_id, "env_id": environment_id}
+    if client_id is not None:
+        params["client_id"] = client_id
+    return params
+
+
+def verify_context_of(values: Mapping[Any, Any]) -> VerifyContext:
+    """The context from the columns of ``verify_context_statement`` by label."""
+    authenticator = None if values["a_id"] is None else _authenticator(values, "a_")
+    return VerifyContext(
+        authenticator,
+        values["user_status"],
+        parse_config(values["auth_config"]),
+        bool(values["lock_closed"]),
+    )
+
+
 async def load_verify_context(
     tx: Tx,
     environment_id: str,
@@ -175,21 +216,10 @@ async def load_verify_context(
     ``sign_in`` picks the authenticator a sign-in to the application asks instead of the
     application's own (spec 3b.1); without it, a pending one of the application is returned too.
     """
-    params: dict[str, Any] = {"user_id": user_id, "env_id": environment_id}
-    if client_id is not None:
-        params["client_id"] = client_id
-    statement = _VERIFY_CONTEXT[(client_id is not None, sign_in)]
+    statement = verify_context_statement(client_id is not None, sign_in)
+    params = verify_context_parameters(environment_id, user_id, client_id)
     row = (await tx.execute(statement, params)).first()
-    if row is None:
-        return None
-    mapping = row._mapping
-    authenticator = _authenticator(row, "a_") if mapping["a_id"] is not None else None
-    return VerifyContext(
-        authenticator,
-        mapping["user_status"],
-        parse_config(mapping["auth_config"]),
-        bool(mapping["lock_closed"]),
-    )
+    return None if row is None else verify_context_of(row._mapping)
 
 
 async def insert_authenticator(tx: Tx, values: dict[str, Any]) -> bool:
@@ -225,35 +255,15 @@ async def activate(tx: Tx, authenticator_id: str, *, step: int, now: float) -> b
     return (await tx.execute(stmt)).rowcount == 1
 
 
-_CLAIM_STEP = (
-    update(authenticators)
-    .where(
-        authenticators.c.id == bindparam("authenticator_id"),
-        authenticators.c.last_step < bindparam("step"),
-        authenticators.c.locked_until <= bindparam("now"),
-        authenticators.c.failures < bindparam("suspend_after"),
-    )
-    .values(last_step=bindparam("step"), failures=0)
-)
-
-
-async def claim_step(
-    tx: Tx, authenticator_id: str, *, step: int, now: float, suspend_after: int
-) -> bool:
-    """Accept ``step`` once: raise the replay floor unless it is there, or locked; atomic."""
-    params = {
-        "authenticator_id": authenticator_id,
-        "step": step,
-        "now": now,
-        "suspend_after": suspend_after,
-    }
-    return (await tx.execute(_CLAIM_STEP, params)).rowcount == 1
-
-
 @lru_cache(maxsize=128)
-def _record_failure_statement(delays: tuple[tuple[int, int], ...], max_delay: int) -> Any:
-    new_failures = authenticators.c.failures + 1
+def decide_statement(delays: tuple[tuple[int, int], ...], max_delay: int) -> Any:
+    """The one conditional UPDATE that settles a code check (``decide``); built once per
+    back-off table. Parameters: ``authenticator_id``, ``now``, ``suspend_after``, ``matched``
+    (1 when the code matched ``step``, else 0) and ``step``."""
+    matched = bindparam("matched", type_=Integer()) == 1
+    step: Any = bindparam("step", type_=BigInteger())
     now: Any = bindparam("now", type_=Double())
+    new_failures = authenticators.c.failures + 1
     delay = case(
         *[(new_failures == count, literal(seconds)) for count, seconds in delays],
         (new_failures > delays[-1][0], literal(max_delay)),
@@ -263,33 +273,59 @@ def _record_failure_statement(delays: tuple[tuple[int, int], ...], max_delay: in
         update(authenticators)
         .where(
             authenticators.c.id == bindparam("authenticator_id"),
+            # Locked or suspended: refused without a trace of what the code was.
             authenticators.c.locked_until <= now,
+            authenticators.c.failures < bindparam("suspend_after", type_=Integer()),
+            # A claim only moves the replay floor up.
+            ~matched | (authenticators.c.last_step < step),
         )
         .values(
-            failures=new_failures,
-            locked_until=case((delay > 0, now + delay), else_=authenticators.c.locked_until),
+            last_step=case((matched, step), else_=authenticators.c.last_step),
+            failures=case((matched, literal(0)), else_=new_failures),
+            locked_until=case(
+                (~matched & (delay > 0), now + delay), else_=authenticators.c.locked_until
+            ),
         )
         .returning(authenticators.c.failures)
     )
 
 
-async def record_failure(
+async def decide(
     tx: Tx,
     authenticator_id: str,
     *,
+    step: int | None,
     now: float,
     delays: list[tuple[int, int]],
     max_delay: int,
+    suspend_after: int,
 ) -> int | None:
-    """Count one wrong code and lock per the back-off schedule, in one statement.
+    """Settle one code check in one statement: claim ``step`` (the code matched it) or count a
+    failure (``step`` None, locking per the back-off schedule), unless the authenticator is
+    locked or suspended, or the step is spent: then None, and nothing changed.
 
-    ``delays`` maps a failure count to its lock in seconds (from ``otp.backoff.delay_table``);
-    counts past the table lock for ``max_delay``. Returns the new failure count, or None when the
-    authenticator was already locked (a concurrent failure locked it first).
+    ``delays`` maps a failure count to its lock in seconds (``otp.backoff.delay_table``);
+    counts past the table lock for ``max_delay``. Returns the failure count after the check:
+    0 for a claim.
     """
-    stmt = _record_failure_statement(tuple(delays), max_delay)
-    row = (await tx.execute(stmt, {"authenticator_id": authenticator_id, "now": now})).first()
+    stmt = decide_statement(tuple(delays), max_delay)
+    row = (
+        await tx.execute(stmt, decide_parameters(authenticator_id, step, now, suspend_after))
+    ).first()
     return None if row is None else int(row.failures)
+
+
+def decide_parameters(
+    authenticator_id: str, step: int | None, now: float, suspend_after: int
+) -> dict[str, Any]:
+    """The bound values of ``decide_statement`` (shared with the driver-level hot path)."""
+    return {
+        "authenticator_id": authenticator_id,
+        "now": now,
+        "suspend_after": suspend_after,
+        "matched": 0 if step is None else 1,
+        "step": -1 if step is None else step,
+    }
 
 
 async def save_drift(tx: Tx, authenticator_id: str, *, steps: int, recent: str) -> None:

@@ -1,7 +1,7 @@
 """SQLAlchemy Core tables, a module per aggregate, on one metadata."""
 
 from twostep.storage.tables.applications import applications
-from twostep.storage.tables.audit import audit_events
+from twostep.storage.tables.audit import audit_events, audit_heads
 from twostep.storage.tables.authenticators import authenticators, recovery_codes
 from twostep.storage.tables.base import metadata, new_id
 from twostep.storage.tables.bypass import bypass_codes
@@ -18,6 +18,7 @@ __all__ = [
     "api_keys",
     "applications",
     "audit_events",
+    "audit_heads",
     "authenticators",
     "bypass_codes",
     "environments",
