@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from login_load import LoginRun as Login
+
 SERVERS = {
     "ceiling": "bare FastAPI ceiling",
     "twostep": "Twostep, SQLite",
@@ -91,25 +93,6 @@ class Row:
             return ""
         first = f" (first other reply: `{self.first_other}`)" if self.first_other else ""
         return f"{label(self.server)} {MODES[self.mode]} c={self.conn}: {', '.join(wrong)}{first}"
-
-
-@dataclass
-class Login:
-    flow: str
-    conn: int
-    logins: int = 0
-    secs: float = 0.0
-    rate: float = 0.0
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
-    requests_per_login: int = 0
-    unexpected: int = 0
-    first_unexpected: str = ""
-    server_cores: float = 0.0
-    per_core: float = 0.0
-    users_left: int = 0
-    argon2: str = ""
-    driver: str = ""
 
 
 @dataclass

@@ -85,19 +85,8 @@ def _claim_head(dialect: Any) -> Any:
 
 
 _CLAIM_HEAD = {"postgresql": _claim_head(postgresql), "sqlite": _claim_head(sqlite)}
-_EVENT_COLUMNS = (
-    "at",
-    "environment_id",
-    "actor",
-    "action",
-    "user_id",
-    "outcome",
-    "ip",
-    "details",
-    "seq",
-    "prev_hash",
-    "hash",
-)
+# Every column but the id the database gives.
+_EVENT_COLUMNS = tuple(c.name for c in audit_events.columns if c.name != "id")
 _INSERT_EVENT = insert(audit_events).values({name: bindparam(name) for name in _EVENT_COLUMNS})
 _ADVANCE_HEAD = (
     update(audit_heads)
