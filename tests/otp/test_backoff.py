@@ -36,8 +36,8 @@ def test_max_failures_must_be_positive() -> None:
 @pytest.mark.parametrize("max_failures", [1, 5, 7])
 def test_delay_table_covers_the_schedule_up_to_the_cap(max_failures: int) -> None:
     table = delay_table(max_failures)
-    assert table == [(max_failures + i, d) for i, d in enumerate(SCHEDULE)]
-    assert table == [(f, lockout_delay(f, max_failures)) for f, _ in table]
+    assert table == tuple((max_failures + i, d) for i, d in enumerate(SCHEDULE))
+    assert table == tuple((f, lockout_delay(f, max_failures)) for f, _ in table)
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from twostep.storage.repositories.authenticators import AuthenticatorRecord
 
 IMPLEMENTATIONS = [pytest.param(core, id="core"), pytest.param(hot_path, id="hot_path")]
 # The default schedule: 30 s from the 5th failure in a row, doubling.
-DELAYS = [(5, 30), (6, 60), (7, 120)]
+DELAYS = ((5, 30), (6, 60), (7, 120))
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)

@@ -1,5 +1,7 @@
 """The lockout schedule after consecutive wrong codes (NIST SP 800-63B section 5.2.2)."""
 
+from functools import cache
+
 __all__ = [
     "BASE_DELAY",
     "MAX_DELAY",
@@ -25,13 +27,15 @@ def lockout_delay(failures: int, max_failures: int, max_delay: int = MAX_DELAY) 
     return min(BASE_DELAY << doublings, max_delay)
 
 
-def delay_table(max_failures: int, max_delay: int = MAX_DELAY) -> list[tuple[int, int]]:
-    """Return [(failures, delay)] from max_failures to the first capped delay, for a SQL CASE."""
+@cache
+def delay_table(max_failures: int, max_delay: int = MAX_DELAY) -> tuple[tuple[int, int], ...]:
+    """Return ((failures, delay), ...) from max_failures to the first capped delay, for a SQL
+    CASE. Computed once per schedule: every code check asks for it."""
     table = [(max_failures, lockout_delay(max_failures, max_failures, max_delay))]
     while table[-1][1] < max_delay:
         failures = table[-1][0] + 1
         table.append((failures, lockout_delay(failures, max_failures, max_delay)))
-    return table
+    return tuple(table)
 
 
 def is_suspended(failures: int) -> bool:

@@ -130,9 +130,13 @@ class _SqliteTx:
 
     def driver_connection(self) -> sqlite3.Connection:
         """The ``sqlite3`` connection underneath, in this unit of work's transaction."""
-        driver = self._connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        return driver
+        return _driver_of(self._connection)
+
+
+def _driver_of(connection: Connection) -> sqlite3.Connection:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
 
 
 def sqlite_connection(tx: Tx) -> sqlite3.Connection:
@@ -162,12 +166,6 @@ class _Batch:
     done: asyncio.Future[None]  # the outcome of its COMMIT
     units: int = 0
     lost: BaseException | None = None  # why SQLite rolled it back under a unit, if it did
-
-    @property
-    def driver(self) -> sqlite3.Connection:
-        driver = self.connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        return driver
 
 
 class _SqliteStore:
@@ -221,7 +219,7 @@ class _SqliteStore:
         batch: _Batch | None = None
         try:
             batch = self._batch or await self._open_batch()
-            driver = batch.driver
+            driver = _driver_of(batch.connection)
             driver.execute("SAVEPOINT unit")
             try:
                 yield _SqliteTx(batch.connection)
@@ -239,10 +237,8 @@ class _SqliteStore:
                 if self._queued == 0 or batch.units >= _BATCH_UNITS:
                     self._end_batch()
             self._turn.release()
-        if batch is not None and not batch.done.done():
+        if batch is not None:  # answer only once the COMMIT is done (its error, if it failed)
             await asyncio.shield(batch.done)
-        elif batch is not None:
-            batch.done.result()  # raises the COMMIT's error, if it failed
 
     async def _open_batch(self) -> _Batch:
         await self._take_file_lock()

@@ -127,12 +127,12 @@ async def decide(
     *,
     step: int | None,
     now: float,
-    delays: list[tuple[int, int]],
+    delays: tuple[tuple[int, int], ...],
     max_delay: int,
     suspend_after: int,
 ) -> int | None:
     """``repositories.authenticators.decide`` on the driver."""
-    prepared = _decide(tx.dialect.name, tuple(delays), max_delay)
+    prepared = _decide(tx.dialect.name, delays, max_delay)
     row = await prepared.fetch(tx, decide_parameters(authenticator_id, step, now, suspend_after))
     return None if row is None else int(row[0])
 

@@ -296,7 +296,7 @@ async def decide(
     *,
     step: int | None,
     now: float,
-    delays: list[tuple[int, int]],
+    delays: tuple[tuple[int, int], ...],
     max_delay: int,
     suspend_after: int,
 ) -> int | None:
@@ -308,7 +308,7 @@ async def decide(
     counts past the table lock for ``max_delay``. Returns the failure count after the check:
     0 for a claim.
     """
-    stmt = decide_statement(tuple(delays), max_delay)
+    stmt = decide_statement(delays, max_delay)
     row = (
         await tx.execute(stmt, decide_parameters(authenticator_id, step, now, suspend_after))
     ).first()

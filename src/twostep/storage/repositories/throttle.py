@@ -112,7 +112,7 @@ async def record_password_failure(
     subject: str,
     *,
     now: float,
-    delays: list[tuple[int, int]],
+    delays: tuple[tuple[int, int], ...],
     max_delay: int,
     forget_before: float,
 ) -> int | None:
@@ -122,7 +122,7 @@ async def record_password_failure(
     failure locked it first). A new counter forgets the environment's quiet ones (no failure
     since ``forget_before``, no lock running), or those of unknown usernames would pile up.
     """
-    stmt = _password_failure_statement(tx.dialect.name, tuple(delays), max_delay)
+    stmt = _password_failure_statement(tx.dialect.name, delays, max_delay)
     params = {"env_id": environment_id, "subject": subject, "now": now}
     row = (await tx.execute(stmt, params)).first()
     if row is None:
