@@ -101,6 +101,9 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> F
         version=__version__,
         description="Self-hosted authentication server built around TOTP two-factor authentication.",
         lifespan=_lifespan(settings),
+        # No OpenTelemetry: the metrics are Prometheus's (/metrics) and the logs structlog's.
+        # Switched on, FastAPI asks the global providers on every request whether to trace.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.principal_cache = PrincipalCache()
     install_problem_handlers(app)

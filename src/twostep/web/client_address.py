@@ -9,6 +9,7 @@ A backend calling the management API may name its end user in ``Twostep-Forwarde
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from fastapi import Request
@@ -45,6 +46,9 @@ def _address(value: str) -> Address | None:
     return address
 
 
+# Every request parses its peer's address, and most come from a few (a backend, the proxies):
+# remembered, bounded against a flood of distinct forged headers.
+@lru_cache(maxsize=4096)
 def _parse(value: str) -> Address | None:
     """An address of a forwarding header (``1.2.3.4``, ``1.2.3.4:80``, ``[::1]:80``, ``::1``)."""
     value = value.strip().strip('"')
