@@ -6,7 +6,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 
@@ -94,6 +104,49 @@ _ADVANCE_HEAD = (
     .values(hash=bindparam("head_hash"))
 )
 
+
+def _append_in_one() -> Any:
+    """PostgreSQL: the three statements above as one, for a chain that has its head row.
+
+    The head row is locked from the claim until commit, so every round trip after the claim
+    is time the environment's other writers wait: here the claim, the link (PostgreSQL's own
+    SHA-256 over the same bytes as ``link_hash``), the event and the head's new hash take one.
+    No row comes back for a chain without a head yet: its first event takes the three.
+    """
+    head = audit_heads.c
+    old = (
+        select(head.chain, head.seq, head.hash)
+        .where(head.chain == bindparam("claim_chain"))
+        .with_for_update()
+        .cte("claimed")
+    )
+    link = func.encode(
+        func.sha256(
+            func.convert_to(old.c.hash, "UTF8").op("||")(bindparam("body", type_=LargeBinary))
+        ),
+        "hex",
+    )
+    moved = (
+        update(audit_heads)
+        .where(head.chain == old.c.chain)
+        .values(seq=old.c.seq + 1, hash=link)
+        .returning(head.seq, head.hash, old.c.hash.label("prev_hash"))
+        .cte("moved")
+    )
+    given = [
+        bindparam(name, type_=audit_events.c[name].type)
+        for name in _EVENT_COLUMNS
+        if name not in _LINKED
+    ]
+    columns = [name for name in _EVENT_COLUMNS if name not in _LINKED] + list(_LINKED)
+    rows = select(*given, moved.c.seq, moved.c.prev_hash, moved.c.hash)
+    return insert(audit_events).from_select(columns, rows).returning(audit_events.c.seq)
+
+
+# The columns of an event that its place in the chain sets (in this order).
+_LINKED = ("seq", "prev_hash", "hash")
+_APPEND_IN_ONE = _append_in_one()
+
 # Runs one of the statements above with its parameters; the first row it returns, if any.
 # ``record_event`` runs them through Core; ``storage.hot_path`` through the driver itself.
 StatementRunner = Callable[[Executable, dict[str, Any]], Awaitable[Sequence[Any] | None]]
@@ -118,26 +171,25 @@ async def append_event(run: StatementRunner, dialect_name: str, event: AuditEven
     # commit, so the less that happens after it the shorter other writers wait.
     body = content_of(event)
     chain = chain_of(event.environment_id)
+    fields = {
+        "at": event.at,
+        "environment_id": event.environment_id,
+        "actor": event.actor,
+        "action": event.action,
+        "user_id": event.user_id,
+        "outcome": event.outcome,
+        "ip": event.ip,
+        "details": event.details,
+    }
+    if dialect_name == "postgresql":
+        appended = await run(_APPEND_IN_ONE, {"claim_chain": chain, "body": body, **fields})
+        if appended is not None:
+            return
     head = await run(_CLAIM_HEAD[dialect_name], {"claim_chain": chain})
     assert head is not None  # an upsert ... RETURNING always returns its row
     seq, prev_hash = int(head[0]), str(head[1])
     digest = link_hash(prev_hash, body)
-    await run(
-        _INSERT_EVENT,
-        {
-            "at": event.at,
-            "environment_id": event.environment_id,
-            "actor": event.actor,
-            "action": event.action,
-            "user_id": event.user_id,
-            "outcome": event.outcome,
-            "ip": event.ip,
-            "details": event.details,
-            "seq": seq,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    )
+    await run(_INSERT_EVENT, {**fields, "seq": seq, "prev_hash": prev_hash, "hash": digest})
     await run(_ADVANCE_HEAD, {"head_chain": chain, "head_hash": digest})
 
 
