@@ -247,6 +247,15 @@ def ratio(a: Row | None, b: Row | None) -> str:
     return f"{a.rps / b.rps:.2f}" if a.rps / b.rps < 10 else f"{a.rps / b.rps:.0f}"
 
 
+def per_core_ratio(a: Row | None, b: Row | None) -> str:
+    """``ratio`` of req/s per server core: the machine's 2 cores are shared with wrk, and a
+    server whose workers got unequal shares of the connections ran on fewer cores."""
+    if a is None or b is None or a.server_cores <= 0 or b.server_cores <= 0 or b.rps <= 0:
+        return "—"
+    value = (a.rps / a.server_cores) / (b.rps / b.server_cores)
+    return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+
 def fmt(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
@@ -256,8 +265,8 @@ def table(res: Results, conns: list[int]) -> list[str]:
     lines = [
         "| mode | conn | server | req/s | p50 ms | p99 ms | replies | as expected "
         "| 429 | non-2xx | sock err | server cores | machine busy "
-        "| Twostep/privacyIDEA | Twostep/ceiling |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Twostep/privacyIDEA | Twostep/ceiling | Twostep/ceiling per core |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode in MODES:
         for conn in conns:
@@ -266,15 +275,15 @@ def table(res: Results, conns: list[int]) -> list[str]:
                 head = f"| {MODES[mode]} | {conn} | {name} |"
                 if row is None:
                     why = "not available" if server in res.missing else "not run"
-                    lines.append(head + f" {why} |" + " |" * 11)
+                    lines.append(head + f" {why} |" + " |" * 12)
                     continue
                 approx = "≤ " if row.note == "cpu-rescaled" else ""
                 pi = res.find("privacyidea", mode, conn)
                 ceil = res.find("ceiling", mode, conn)
                 ratios = (
-                    f" {ratio(row, pi)} | {ratio(row, ceil)} |"
+                    f" {ratio(row, pi)} | {ratio(row, ceil)} | {per_core_ratio(row, ceil)} |"
                     if server in TWOSTEP_ROWS
-                    else " | |"
+                    else " | | |"
                 )
                 lines.append(
                     head
@@ -370,7 +379,9 @@ LEGEND = [
     "PostgreSQL and anything else on the machine included); for a run that ended early both "
     "refer to its active part (≤: an upper bound).",
     "- ratios: req/s of that Twostep row divided by req/s of the other server in the same "
-    "mode and connection count.",
+    "mode and connection count; per core: the same with each server's req/s divided by its "
+    "server cores (wrk shares the cores, and uvicorn's workers do not always share the "
+    "connections evenly: a server that ran on one core of two is slower for that alone).",
     "- sign-ins: whole sign-ins with the right password and a fresh code, each by a user not "
     "signed in before in the run; sign-ins/s per core = sign-ins/s / server cores (argon2id "
     "runs in a worker thread of the server process).",

@@ -57,10 +57,10 @@ class _Prepared:
     columns: tuple[str, ...]
 
     def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        if self.fixed:
-            values = {**self.fixed, **values}
-        if self.json:
+        if self.json:  # the caller's values of JSON columns, as Core would serialize them
             values = {**values, **{k: json.dumps(values[k]) for k in self.json if k in values}}
+        if self.fixed:  # the literals Core bound, under what the caller gives
+            values = {**self.fixed, **values}
         return _pick(self.order)(values)
 
     async def fetch(self, tx: Tx, values: Mapping[str, Any]) -> Sequence[Any] | None:

@@ -77,10 +77,10 @@ def chain_of(environment_id: str | None) -> str:
 
 
 # Recording an event is these three statements, in this order (the hot path: every code check
-# records one). The claim takes the next place and the previous hash from the chain's head row
-# and keeps that row locked until commit, so concurrent writers of one chain queue there and
-# can neither fork it nor leave a gap; a rollback gives the place back. The first event of a
-# chain creates the row.
+# records one), or on PostgreSQL the one of _append_in_one that does all three. The claim takes
+# the next place and the previous hash from the chain's head row and keeps that row locked
+# until commit, so concurrent writers of one chain queue there and can neither fork it nor
+# leave a gap; a rollback gives the place back. The first event of a chain creates the row.
 def _claim_head(dialect: Any) -> Any:
     stmt = dialect.insert(audit_heads).values(
         chain=bindparam("claim_chain"),
@@ -103,6 +103,8 @@ _ADVANCE_HEAD = (
     .where(audit_heads.c.chain == bindparam("head_chain"))
     .values(hash=bindparam("head_hash"))
 )
+# The columns of an event that its place in the chain sets (in this order).
+_LINKED = ("seq", "prev_hash", "hash")
 
 
 def _append_in_one() -> Any:
@@ -143,8 +145,6 @@ def _append_in_one() -> Any:
     return insert(audit_events).from_select(columns, rows).returning(audit_events.c.seq)
 
 
-# The columns of an event that its place in the chain sets (in this order).
-_LINKED = ("seq", "prev_hash", "hash")
 _APPEND_IN_ONE = _append_in_one()
 
 # Runs one of the statements above with its parameters; the first row it returns, if any.
