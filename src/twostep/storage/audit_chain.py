@@ -75,7 +75,7 @@ def canonical_json(value: Any) -> str:
 def _plain_json(value: Any) -> str:
     """RFC 8785 form of a value ``_plain`` accepts, by Python's own encoder (in C)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return _SURROGATE.sub(_escaped, text)
+    return text if text.isascii() else _SURROGATE.sub(_escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -58,7 +58,7 @@ class _Prepared:
 
     def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         if self.json:  # the caller's values of JSON columns, as Core would serialize them
-            values = {**values, **{k: json.dumps(values[k]) for k in self.json if k in values}}
+            values = {**values, **{k: _json(values[k]) for k in self.json if k in values}}
         if self.fixed:  # the literals Core bound, under what the caller gives
             values = {**self.fixed, **values}
         return _pick(self.order)(values)
@@ -74,6 +74,11 @@ class _Prepared:
         # asyncpg prepares each SQL text once per connection and keeps it (its statement cache).
         row: Sequence[Any] | None = await connection.fetchrow(self.sql, *arguments)
         return row
+
+
+def _json(value: Any) -> str:
+    # Core's JSON type stores None as JSON null, as most audit events' details are.
+    return "null" if value is None else json.dumps(value)
 
 
 @cache

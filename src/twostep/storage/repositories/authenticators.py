@@ -96,9 +96,13 @@ class VerifyContext:
     lock_closed: bool
 
 
+# By name, once: walking the table's column collection costs more than reading the row.
+_COLUMNS = tuple(c.name for c in authenticators.c)
+
+
 def _authenticator(values: Mapping[Any, Any], prefix: str = "") -> AuthenticatorRecord:
     """A record from a result row's columns, whose names may carry a label prefix."""
-    fields = {c.name: values[f"{prefix}{c.name}"] for c in authenticators.c}
+    fields = {name: values[f"{prefix}{name}"] for name in _COLUMNS}
     fields["secret_ciphertext"] = bytes(fields["secret_ciphertext"])
     return AuthenticatorRecord(**fields)
 
