@@ -54,8 +54,8 @@ _BATCH_UNITS = 32
 _MMAP_BYTES = 1 << 30
 # Commits (batches) of a server process between two checkpoints of the WAL it starts. Often
 # and small: a checkpoint copies every page written since the last one, and while a large one
-# ran, code checks waited (the bench's p99 on a million authenticators: 48-72 ms every 200
-# commits, 36-44 every 50, 13-16 every 10, as on ten thousand).
+# ran, code checks waited (measured p99 with a million authenticators: 48-72 ms every 200
+# commits, 36-44 every 50, 13-20 every 10, about as with ten thousand; 13 with none).
 _COMMITS_PER_CHECKPOINT = 10
 
 
