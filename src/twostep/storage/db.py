@@ -268,8 +268,8 @@ class _SqliteStore:
     def _close_batch(self, batch: _Batch) -> None:
         batch.closing = False
         # Units still queued for the turn join the batch; the last of them closes it.
-        if self._batch is batch and self._queued == 0 and not self._turn.locked():
-            self._end_batch()
+        if self._batch is batch:
+            self._end_batch_if_idle()
 
     def _end_batch(self) -> None:
         """COMMIT the open batch (ROLLBACK if that fails), give back the file lock and let

@@ -103,8 +103,10 @@ _ADVANCE_HEAD = (
     .where(audit_heads.c.chain == bindparam("head_chain"))
     .values(hash=bindparam("head_hash"))
 )
-# The columns of an event that its place in the chain sets (in this order).
+# The columns of an event that its place in the chain sets (in this order), and the others:
+# the event's own fields, by the same names.
 _LINKED = ("seq", "prev_hash", "hash")
+_GIVEN = tuple(name for name in _EVENT_COLUMNS if name not in _LINKED)
 
 
 def _append_in_one() -> Any:
@@ -135,14 +137,9 @@ def _append_in_one() -> Any:
         .returning(head.seq, head.hash, old.c.hash.label("prev_hash"))
         .cte("moved")
     )
-    given = [
-        bindparam(name, type_=audit_events.c[name].type)
-        for name in _EVENT_COLUMNS
-        if name not in _LINKED
-    ]
-    columns = [name for name in _EVENT_COLUMNS if name not in _LINKED] + list(_LINKED)
+    given = [bindparam(name, type_=audit_events.c[name].type) for name in _GIVEN]
     rows = select(*given, moved.c.seq, moved.c.prev_hash, moved.c.hash)
-    return insert(audit_events).from_select(columns, rows).returning(audit_events.c.seq)
+    return insert(audit_events).from_select([*_GIVEN, *_LINKED], rows).returning(audit_events.c.seq)
 
 
 _APPEND_IN_ONE = _append_in_one()
@@ -171,16 +168,7 @@ async def append_event(run: StatementRunner, dialect_name: str, event: AuditEven
     # commit, so the less that happens after it the shorter other writers wait.
     body = content_of(event)
     chain = chain_of(event.environment_id)
-    fields = {
-        "at": event.at,
-        "environment_id": event.environment_id,
-        "actor": event.actor,
-        "action": event.action,
-        "user_id": event.user_id,
-        "outcome": event.outcome,
-        "ip": event.ip,
-        "details": event.details,
-    }
+    fields = {name: getattr(event, name) for name in _GIVEN}
     if dialect_name == "postgresql":
         appended = await run(_APPEND_IN_ONE, {"claim_chain": chain, "body": body, **fields})
         if appended is not None:
