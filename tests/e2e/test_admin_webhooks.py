@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from contextlib import closing
 
 import httpx
 
 from tests.e2e.test_admin_console import sign_in, signed_in
 from tests.e2e.test_api_errors import enroll, other_client
-from tests.e2e.test_api_events import Receiver, events_server, hooks, receiver, subscribe
-from tests.server import Api, Server, new_organization
+from tests.e2e.test_api_events import (
+    Receiver,
+    delivered_log,
+    events_server,
+    receiver,
+    subscribe,
+)
+from tests.server import Server, new_organization
 
 __all__ = ["events_server", "receiver"]  # fixtures this module uses, imported by name
-
-
-def _delivered(api: Api, hook_id: str) -> list[dict[str, str]]:
-    deadline = time.monotonic() + 20
-    while True:
-        log = api.request("GET", hooks(api, f"/{hook_id}/deliveries")).json()["data"]
-        if (log and log[0]["status"] == "delivered") or time.monotonic() > deadline:
-            return list(log)
-        time.sleep(0.2)
 
 
 def test_the_console_lists_endpoints_and_their_delivery_log(
@@ -39,7 +35,7 @@ def test_the_console_lists_endpoints_and_their_delivery_log(
         hook = subscribe(api, receiver.url, event_types=["totp.enrolled"])
         enroll(api)
         receiver.wait_for(1)
-        log = _delivered(api, hook["id"])
+        log = delivered_log(api, hook["id"])
         assert [entry["status"] for entry in log] == ["delivered"]
 
         signed_in(console, api)

@@ -109,6 +109,19 @@ def hooks(api: Api, tail: str = "") -> str:
     return f"/api/v1/org/{api.org}/webhooks{tail}"
 
 
+def delivered_log(api: Api, hook_id: str) -> list[dict[str, str]]:
+    """An endpoint's delivery log once its newest entry is delivered (or 20 s have passed).
+
+    The receiver holds the request before the server has read the answer and written
+    ``delivered``, so a log read right after ``Receiver.wait_for`` may still say pending."""
+    deadline = time.monotonic() + 20
+    while True:
+        log = api.request("GET", hooks(api, f"/{hook_id}/deliveries")).json()["data"]
+        if (log and log[0]["status"] == "delivered") or time.monotonic() > deadline:
+            return list(log)
+        time.sleep(0.1)
+
+
 def subscribe(api: Api, url: str, **fields: Any) -> dict[str, Any]:
     response = api.request("POST", hooks(api), json={"url": url, **fields})
     assert response.status_code == 201, response.text
@@ -135,7 +148,7 @@ def test_endpoints_are_managed_and_receive_signed_events(
         event = Webhook(hook["secret"]).verify(body, headers)
         assert event["type"] == "totp.enrolled"
         assert event["data"]["user_id"] == user["id"]
-        log = api.request("GET", hooks(api, f"/{hook['id']}/deliveries")).json()["data"]
+        log = delivered_log(api, hook["id"])
         assert [(d["event_id"], d["status"]) for d in log] == [(headers["webhook-id"], "delivered")]
 
         rotated = api.request("POST", hooks(api, f"/{hook['id']}/secret"))
