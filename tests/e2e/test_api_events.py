@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -199,12 +199,6 @@ def test_unreachable_urls_and_unknown_types_are_refused(events_server: Server) -
         assert internal.status_code == 422, internal.text
         unknown = {"url": "http://127.0.0.1:9/hooks", "event_types": ["totp.code"]}
         assert api.request("POST", hooks(api), json=unknown).status_code == 422
-
-
-def _until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def test_a_server_killed_before_delivery_delivers_after_restart(tmp_path: Path) -> None:
