@@ -125,10 +125,7 @@ def event_body(
         "outcome": outcome,
         "user_id": user_id,
     }
-    # Every field but the details is a string or None, with ASCII keys: whether Python's
-    # encoder writes the canonical bytes depends on the details alone (every recorded event
-    # comes here: the whole of canonical_json's check would be wasted on the rest).
-    return (_plain_json(fields) if _plain(details) else _general(fields)).encode()
+    return canonical_json(fields).encode()
 
 
 def link_hash(prev_hash: str, body: bytes) -> str:
